@@ -1,0 +1,114 @@
+"""One place for numba's options and the threading layer.
+
+Every compiled function in loopbp is made with one of the decorators here, so
+speed-relevant choices (fastmath flags, caching, the GIL) are made once.
+
+Threading layer
+---------------
+numba's default ``workqueue`` layer aborts the interpreter when two Python
+threads enter parallel code at once, and GNU OpenMP is not safe across
+``fork``.  Intel TBB is both thread- and fork-safe, so loopbp asks for it.  The
+``tbb`` wheel from PyPI puts ``libtbb.so.12`` in ``<prefix>/lib``, which the
+dynamic loader does not search inside a virtual environment; loading it here by
+full path (with ``RTLD_GLOBAL``) lets numba's TBB pool find it.  When TBB is
+missing, loopbp falls back to any thread-safe layer and, failing that,
+serializes its own parallel calls with a lock (see :data:`PARALLEL_LOCK`).
+"""
+
+from __future__ import annotations
+
+import ctypes
+import glob
+import os
+import sys
+import threading
+
+import numba
+import numpy as np
+
+
+def _preload_tbb() -> bool:
+    """Load ``libtbb.so.12`` from the environment's ``lib`` folder, if present."""
+    if not sys.platform.startswith("linux"):
+        return False
+    for prefix in dict.fromkeys((sys.prefix, sys.base_prefix)):
+        for path in sorted(glob.glob(os.path.join(prefix, "lib", "libtbb.so.12*"))):
+            try:
+                ctypes.CDLL(path, mode=ctypes.RTLD_GLOBAL)
+                return True
+            except OSError:
+                continue
+    return False
+
+
+def _choose_threading_layer() -> None:
+    if os.environ.get("NUMBA_THREADING_LAYER"):
+        return  # the user chose explicitly
+    numba.config.THREADING_LAYER = "safe" if _preload_tbb() else "threadsafe"
+
+
+_choose_threading_layer()
+
+#: Held around parallel kernel launches only when no thread-safe layer could be
+#: loaded; with TBB or OpenMP it is never contended (see :func:`parallel_guard`).
+PARALLEL_LOCK = threading.RLock()
+
+#: Safe fastmath flags: re-association (lets LLVM vectorize the Σ reductions),
+#: fused multiply-add contraction, and ignoring the sign of zero.  Flags that
+#: assume no NaN or infinity are left out: divergence must stay detectable.
+FASTMATH = {"reassoc", "contract", "nsz"}
+
+#: Parallel kernels: ``prange`` loops run on the thread pool.
+kernel = numba.njit(
+    parallel=True, fastmath=FASTMATH, cache=True, nogil=True, error_model="numpy"
+)
+
+#: Serial compiled code (drivers that call kernels, scalar formulas).
+serial = numba.njit(fastmath=FASTMATH, cache=True, nogil=True, error_model="numpy")
+
+#: Scalar formulas inlined into the kernels that use them.
+inline = numba.njit(
+    inline="always", fastmath=FASTMATH, cache=True, nogil=True, error_model="numpy"
+)
+
+
+def threading_layer() -> str:
+    """The threading layer numba loaded (after the first parallel call)."""
+    try:
+        return numba.threading_layer()
+    except ValueError:
+        return "not yet loaded"
+
+
+def parallel_guard() -> threading.RLock | _NoLock:
+    """A context manager around kernel launches: a lock unless the layer is thread-safe."""
+    layer = threading_layer()
+    if layer in ("tbb", "omp"):
+        return _NO_LOCK
+    return PARALLEL_LOCK
+
+
+class _NoLock:
+    def __enter__(self) -> None:
+        return None
+
+    def __exit__(self, *exc: object) -> None:
+        return None
+
+
+_NO_LOCK = _NoLock()
+
+
+def set_num_threads(n: int) -> None:
+    """Set the number of threads loopbp's kernels use (1 … ``numba.config.NUMBA_NUM_THREADS``)."""
+    if isinstance(n, bool) or not isinstance(n, int | np.integer):
+        raise TypeError(f"n_threads must be an integer, got {type(n).__name__}")
+    limit = numba.config.NUMBA_NUM_THREADS
+    if not 1 <= int(n) <= limit:
+        raise ValueError(f"n_threads must be between 1 and {limit}, got {n}")
+    numba.set_num_threads(int(n))
+
+
+def get_num_threads() -> int:
+    """The number of threads loopbp's kernels use now."""
+    return numba.get_num_threads()

@@ -1,0 +1,141 @@
+"""Checks at the API boundary.
+
+numba checks no bounds: an array of the wrong shape that reaches a kernel reads
+or writes outside its memory instead of raising.  Every public entry point
+therefore runs its arguments through these functions first.  Each raises
+``TypeError`` (wrong kind of thing) or ``ValueError`` (right kind, wrong
+value) naming the argument and what was expected, and returns a clean value:
+C-contiguous arrays of the network's dtype, plain ``int``/``float`` scalars.
+"""
+
+from __future__ import annotations
+
+import numbers
+import operator
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+
+FLOAT_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
+
+
+def check_dtype(dtype: Any) -> np.dtype:
+    """``dtype`` must name float32 or float64."""
+    try:
+        resolved = np.dtype(dtype)
+    except TypeError as err:
+        raise TypeError(f"dtype must be float32 or float64, got {dtype!r}") from err
+    if resolved not in FLOAT_DTYPES:
+        raise ValueError(f"dtype must be float32 or float64, got {resolved}")
+    return resolved
+
+
+def check_int(value: Any, name: str, *, minimum: int) -> int:
+    """An integer (not bool) no smaller than ``minimum``."""
+    if isinstance(value, bool | np.bool_) or not isinstance(value, numbers.Integral):
+        raise TypeError(f"{name} must be an integer, got {type(value).__name__} {value!r}")
+    value = operator.index(value)
+    if value < minimum:
+        kind = "positive" if minimum == 1 else f">= {minimum}"
+        raise ValueError(f"{name} must be {kind}, got {value}")
+    return value
+
+
+def check_positive_float(value: Any, name: str) -> float:
+    """A finite real number > 0."""
+    if isinstance(value, bool | np.bool_) or not isinstance(value, numbers.Real):
+        raise TypeError(f"{name} must be a real number, got {type(value).__name__} {value!r}")
+    value = float(value)
+    if not np.isfinite(value) or value <= 0:
+        raise ValueError(f"{name} must be a positive finite number, got {value}")
+    return value
+
+
+def check_sizes(sizes: Any) -> list[int]:
+    """Layer sizes: a sequence of at least two positive integers."""
+    if isinstance(sizes, str | bytes) or not isinstance(sizes, Sequence | np.ndarray):
+        raise TypeError(
+            f"sizes must be a sequence of layer sizes such as [784, 30, 10], got {sizes!r}")
+    if np.ndim(sizes) != 1:
+        raise ValueError(f"sizes must be one-dimensional, got {sizes!r}")
+    checked = [check_int(s, f"sizes[{i}]", minimum=1) for i, s in enumerate(sizes)]
+    if len(checked) < 2:
+        raise ValueError(
+            f"sizes must name at least two layers (input and output), got {checked}")
+    return checked
+
+
+def _as_numeric_array(data: Any, name: str) -> np.ndarray:
+    try:
+        array = np.asarray(data)
+    except (ValueError, TypeError) as err:  # ragged nesting, odd objects
+        raise ValueError(f"{name} must be a rectangular numeric array: {err}") from err
+    if array.dtype.kind not in "biuf":
+        raise TypeError(
+            f"{name} must hold real numbers (bool, int or float), got dtype {array.dtype}")
+    return array
+
+
+def _require_finite(array: np.ndarray, name: str) -> None:
+    if array.dtype.kind == "f" and not np.isfinite(array).all():
+        raise ValueError(f"{name} contains NaN or infinity")
+
+
+def as_inputs(X: Any, name: str, width: int, dtype: np.dtype) -> np.ndarray:
+    """A 2-D array of shape ``(n >= 1, width)`` with finite entries, as C-contiguous ``dtype``."""
+    array = _as_numeric_array(X, name)
+    if array.ndim != 2:
+        raise ValueError(
+            f"{name} must be 2-D with shape (n_examples, {width}), got {array.ndim}-D "
+            f"shape {array.shape}")
+    if array.shape[0] == 0:
+        raise ValueError(f"{name} is empty: it must have at least one row")
+    if array.shape[1] != width:
+        raise ValueError(
+            f"{name} must have {width} columns (the input layer's size), got {array.shape[1]}")
+    converted = np.ascontiguousarray(array, dtype=dtype)
+    _require_finite(converted, name)  # after conversion: 1e300 becomes inf in float32
+    return converted
+
+
+def as_labels(y: Any, name: str, n_rows: int, n_classes: int) -> np.ndarray:
+    """Integer class labels of shape ``(n_rows,)`` in ``0 … n_classes-1``, as int64."""
+    array = _as_numeric_array(y, name)
+    if array.ndim != 1:
+        raise ValueError(f"{name} must be 1-D class labels, got shape {array.shape}")
+    if array.shape[0] != n_rows:
+        raise ValueError(f"{name} has {array.shape[0]} labels but there are {n_rows} rows")
+    if array.dtype.kind == "b":
+        raise TypeError(f"{name} must hold integer class labels, got dtype bool")
+    if array.dtype.kind == "f":
+        _require_finite(array, name)
+        if not np.all(array == np.round(array)):
+            raise ValueError(f"{name} must hold whole-number class labels")
+    labels = array.astype(np.int64)
+    if labels.size and (labels.min() < 0 or labels.max() >= n_classes):
+        raise ValueError(
+            f"{name} must hold labels in 0..{n_classes - 1} (one per output neuron), "
+            f"got values from {labels.min()} to {labels.max()}")
+    return labels
+
+
+def as_targets(Y: Any, name: str, n_rows: int, n_out: int, dtype: np.dtype) -> np.ndarray:
+    """Targets ``(n_rows, n_out)``, or class labels ``(n_rows,)`` one-hot encoded."""
+    array = _as_numeric_array(Y, name)
+    if array.ndim == 1:
+        labels = as_labels(array, name, n_rows, n_out)
+        one_hot = np.zeros((n_rows, n_out), dtype=dtype)
+        one_hot[np.arange(n_rows), labels] = 1
+        return one_hot
+    if array.ndim != 2:
+        raise ValueError(
+            f"{name} must be targets of shape ({n_rows}, {n_out}) or labels of shape "
+            f"({n_rows},), got shape {array.shape}")
+    if array.shape != (n_rows, n_out):
+        raise ValueError(
+            f"{name} must have shape ({n_rows}, {n_out}) to match the inputs and the "
+            f"output layer, got {array.shape}")
+    converted = np.ascontiguousarray(array, dtype=dtype)
+    _require_finite(converted, name)
+    return converted

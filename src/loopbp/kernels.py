@@ -1,0 +1,322 @@
+"""The numbered equations as compiled loops.
+
+Each kernel takes arrays and writes into arrays the caller allocated; nothing
+here validates, allocates per step, or touches Python objects.  Shapes follow
+one convention throughout (``n`` examples of a mini-batch stored as rows):
+
+============  ===================  ==========================================
+array         shape                meaning
+============  ===================  ==========================================
+``w``         ``(n_out, n_in)``    ``w[j, k]`` = w_jk, row j = receiving neuron
+``w_T``       ``(n_in, n_out)``    ``w_T[k, j] = w[j, k]`` (for the error sums)
+``b``         ``(n_out,)``         ``b[j]`` = b_j
+``a_prev``    ``(n, n_in)``        ``a_prev[x, k]`` = a^{l-1}_k of example x
+``a``         ``(n, n_out)``       ``a[x, j]`` = a^l_j of example x
+``delta``     ``(n, n_out)``       ``delta[x, j]`` = δ^l_j = ∂C_x/∂z^l_j
+``dC_dw``     ``(n_out, n_in)``    mean over x of ∂C_x/∂w_jk
+============  ===================  ==========================================
+
+Loop letters follow the derivation: ``j`` receiving neurons, ``k`` sending
+neurons, ``x`` examples.  Every line that implements an equation carries a
+marker ``# eq TAG: formula`` naming it (tags in :mod:`loopbp.equations`).
+
+Speed without hiding the math
+-----------------------------
+``prange`` runs only over indices whose outputs are disjoint, and each output
+element is summed by one thread in a fixed order, so results are bitwise
+identical for any thread count.  The sums ``Σ_k w_jk a_k`` are computed in
+*register tiles* (:func:`_sum_4x4`): sixteen plain sums, one per pair of 4
+rows × 4 rows, accumulated together in one pass over the summed index so each
+value loaded from memory feeds four multiply-adds.  Rows that do not fill a
+tile take the plain loop, which is the equation written out once more.
+"""
+
+from __future__ import annotations
+
+from numba import prange
+
+from ._jit import inline, kernel, serial
+from .activations import sigmoid, sigmoid_prime
+from .costs import quadratic_cost_derivative, quadratic_cost_term
+
+#: Rows per side of a register tile.
+TILE = 4
+#: From this batch size on, weight gradients use the register tile on
+#: transposed copies; below it, the row form (fewer passes, no transposes).
+TILED_GRADIENT_MIN_BATCH = 16
+#: Square block edge for the cache-friendly transpose.
+TRANSPOSE_BLOCK = 32
+
+
+@inline
+def _sum_4x4(p, p0, q, q0):
+    """The register tile: ``s[4r + c] = Σ_i p[p0 + r, i] q[q0 + c, i]`` for r, c in 0..3.
+
+    Both operands are read along their last, contiguous axis; the sixteen
+    accumulators stay in registers for the whole pass over ``i``.
+    """
+    zero = p.dtype.type(0)
+    s00 = s01 = s02 = s03 = s10 = s11 = s12 = s13 = zero
+    s20 = s21 = s22 = s23 = s30 = s31 = s32 = s33 = zero
+    for i in range(p.shape[1]):
+        p0i = p[p0, i]
+        p1i = p[p0 + 1, i]
+        p2i = p[p0 + 2, i]
+        p3i = p[p0 + 3, i]
+        q0i = q[q0, i]
+        q1i = q[q0 + 1, i]
+        q2i = q[q0 + 2, i]
+        q3i = q[q0 + 3, i]
+        s00 += p0i * q0i
+        s01 += p0i * q1i
+        s02 += p0i * q2i
+        s03 += p0i * q3i
+        s10 += p1i * q0i
+        s11 += p1i * q1i
+        s12 += p1i * q2i
+        s13 += p1i * q3i
+        s20 += p2i * q0i
+        s21 += p2i * q1i
+        s22 += p2i * q2i
+        s23 += p2i * q3i
+        s30 += p3i * q0i
+        s31 += p3i * q1i
+        s32 += p3i * q2i
+        s33 += p3i * q3i
+    return (s00, s01, s02, s03, s10, s11, s12, s13,
+            s20, s21, s22, s23, s30, s31, s32, s33)
+
+
+@kernel
+def forward_layer(w, b, a_prev, a):
+    """Feed one layer forward: equations I1/M1 and I2/M2 for every example.
+
+    ``a[x, j] = σ(Σ_k w[j, k] a_prev[x, k] + b[j])``.
+    """
+    n, n_in = a_prev.shape
+    n_out = w.shape[0]
+    tiles_j = (n_out + TILE - 1) // TILE
+    for t in prange(((n + TILE - 1) // TILE) * tiles_j):
+        x0 = (t // tiles_j) * TILE
+        j0 = (t % tiles_j) * TILE
+        if x0 + TILE <= n and j0 + TILE <= n_out:
+            s = _sum_4x4(w, j0, a_prev, x0)  # s[4r + c] = Σ_k w[j0+r, k] a_prev[x0+c, k]
+            for r in range(TILE):
+                for c in range(TILE):
+                    z = s[TILE * r + c] + b[j0 + r]  # eq I1, M1: z_j = Σ_k w_jk a_k + b_j
+                    a[x0 + c, j0 + r] = sigmoid(z)  # eq I2, M2: a_j = σ(z_j)
+        else:
+            for x in range(x0, min(x0 + TILE, n)):
+                for j in range(j0, min(j0 + TILE, n_out)):
+                    z = b[j]
+                    for k in range(n_in):
+                        z += w[j, k] * a_prev[x, k]  # eq I1, M1: z_j = Σ_k w_jk a_k + b_j
+                    a[x, j] = sigmoid(z)  # eq I2, M2: a_j = σ(z_j)
+
+
+@serial
+def quadratic_cost(a, y):
+    """Mean quadratic cost over the rows: ``(1/n) Σ_x ½ Σ_j (y_xj − a_xj)²``.
+
+    A serial loop on purpose: a parallel reduction would add the per-thread
+    partial sums in an order that depends on the thread count.
+    """
+    n, n_out = a.shape
+    total = 0.0
+    for x in range(n):
+        for j in range(n_out):
+            total += quadratic_cost_term(a[x, j], y[x, j])  # eq I3: C = ½ Σ_j (y_j − a_j)²
+    return total / n  # eq avg: C = (1/n) Σ_x C_x
+
+
+@kernel
+def output_error(a, y, delta):
+    """Error of the output layer: ``δ^L_j = (a^L_j − y_j) σ′(z^L_j)`` (I3, I4, I2′; M3)."""
+    n, n_out = a.shape
+    for x in prange(n):
+        for j in range(n_out):
+            dC_da = quadratic_cost_derivative(a[x, j], y[x, j])  # eq I3: ∂C/∂a_j = a_j − y_j
+            delta[x, j] = dC_da * sigmoid_prime(a[x, j])  # eq I4, I2', M3: δ_j = ∂C/∂a_j σ'(z_j)
+
+
+@kernel
+def transpose(w, w_T):
+    """``w_T[k, j] = w[j, k]``, in square blocks so both sides stay in cache."""
+    rows, cols = w.shape
+    blocks_k = (cols + TRANSPOSE_BLOCK - 1) // TRANSPOSE_BLOCK
+    for t in prange(((rows + TRANSPOSE_BLOCK - 1) // TRANSPOSE_BLOCK) * blocks_k):
+        j0 = (t // blocks_k) * TRANSPOSE_BLOCK
+        k0 = (t % blocks_k) * TRANSPOSE_BLOCK
+        for k in range(k0, min(k0 + TRANSPOSE_BLOCK, cols)):
+            for j in range(j0, min(j0 + TRANSPOSE_BLOCK, rows)):
+                w_T[k, j] = w[j, k]
+
+
+@kernel
+def hidden_error(w_T, delta, a_prev, delta_prev):
+    """Send the error back one layer: ``δ^{l-1}_k = (Σ_j w_jk δ^l_j) σ′(z^{l-1}_k)``.
+
+    Index-form I5 with I1′ (∂z_j/∂a_k = w_jk) and I4 with I2′; matrix-form M4.
+    ``w_T`` is the layer's weight matrix transposed (see :func:`transpose`), so
+    the sum over ``j`` walks contiguous memory.
+    """
+    n, n_out = delta.shape
+    n_in = w_T.shape[0]
+    tiles_k = (n_in + TILE - 1) // TILE
+    for t in prange(((n + TILE - 1) // TILE) * tiles_k):
+        x0 = (t // tiles_k) * TILE
+        k0 = (t % tiles_k) * TILE
+        if x0 + TILE <= n and k0 + TILE <= n_in:
+            s = _sum_4x4(w_T, k0, delta, x0)  # s[4r + c] = Σ_j w[j, k0+r] delta[x0+c, j]
+            for r in range(TILE):
+                for c in range(TILE):
+                    dC_da = s[TILE * r + c]  # eq I5, I1', M4: ∂C/∂a_k = Σ_j w_jk δ_j
+                    x, k = x0 + c, k0 + r
+                    delta_prev[x, k] = dC_da * sigmoid_prime(a_prev[x, k])  # eq I4, I2', M4
+        else:
+            for x in range(x0, min(x0 + TILE, n)):
+                for k in range(k0, min(k0 + TILE, n_in)):
+                    dC_da = delta.dtype.type(0)
+                    for j in range(n_out):
+                        dC_da += w_T[k, j] * delta[x, j]  # eq I5, I1', M4: ∂C/∂a_k = Σ_j w_jk δ_j
+                    delta_prev[x, k] = dC_da * sigmoid_prime(a_prev[x, k])  # eq I4, I2', M4
+
+
+@kernel
+def gradients(delta, a_prev, dC_dw, dC_db, delta_T, a_prev_T):
+    """Mean gradients over the mini-batch: ``∂C/∂w_jk = (1/n) Σ_x a_k δ_j``, ``∂C/∂b_j = (1/n) Σ_x δ_j``.
+
+    Index-form I6 with I1″ and I7 with I1‴; matrix-form M5 and M6; the mean
+    over the rows is the mini-batch averaging of the matrix form's conclusion.
+    ``delta_T`` and ``a_prev_T`` are scratch space for transposed copies, used
+    when the batch is large enough for the register tile to pay.
+    """
+    n, n_out = delta.shape
+    n_in = a_prev.shape[1]
+    inv_n = 1 / n
+    for j in prange(n_out):
+        dC_db_j = delta.dtype.type(0)
+        for x in range(n):
+            dC_db_j += delta[x, j]  # eq I7, I1''', M6: ∂C/∂b_j = δ_j, summed over x
+        dC_db[j] = dC_db_j * inv_n  # eq avg: mean over the mini-batch
+
+    if n >= TILED_GRADIENT_MIN_BATCH:
+        transpose(delta, delta_T)
+        transpose(a_prev, a_prev_T)
+        tiles_k = (n_in + TILE - 1) // TILE
+        for t in prange(((n_out + TILE - 1) // TILE) * tiles_k):
+            j0 = (t // tiles_k) * TILE
+            k0 = (t % tiles_k) * TILE
+            if j0 + TILE <= n_out and k0 + TILE <= n_in:
+                s = _sum_4x4(delta_T, j0, a_prev_T, k0)  # s[4r + c] = Σ_x δ[x, j0+r] a[x, k0+c]
+                for r in range(TILE):
+                    for c in range(TILE):
+                        dC_dw[j0 + r, k0 + c] = s[TILE * r + c] * inv_n  # eq I6, I1'', M5, avg
+            else:
+                for j in range(j0, min(j0 + TILE, n_out)):
+                    for k in range(k0, min(k0 + TILE, n_in)):
+                        dC_dw_jk = delta.dtype.type(0)
+                        for x in range(n):
+                            dC_dw_jk += a_prev_T[k, x] * delta_T[j, x]  # eq I6, I1'', M5: a_k δ_j
+                        dC_dw[j, k] = dC_dw_jk * inv_n  # eq avg: mean over the mini-batch
+    else:
+        # Row form for small batches: row j of dC_dw gathers a_k δ_j from each
+        # example in turn; the inner loop walks k along contiguous memory.
+        for j in prange(n_out):
+            for k in range(n_in):
+                dC_dw[j, k] = 0
+            for x in range(n):
+                delta_j = delta[x, j]
+                for k in range(n_in):
+                    dC_dw[j, k] += a_prev[x, k] * delta_j  # eq I6, I1'', M5: ∂C/∂w_jk = a_k δ_j
+            for k in range(n_in):
+                dC_dw[j, k] *= inv_n  # eq avg: mean over the mini-batch
+
+
+@kernel
+def sgd_update(w, b, dC_dw, dC_db, eta):
+    """Gradient descent: ``w_jk ← w_jk − η ∂C/∂w_jk`` and ``b_j ← b_j − η ∂C/∂b_j``."""
+    n_out, n_in = w.shape
+    for j in prange(n_out):
+        for k in range(n_in):
+            w[j, k] -= eta * dC_dw[j, k]  # eq sgd: w_jk ← w_jk − η ∂C/∂w_jk
+        b[j] -= eta * dC_db[j]  # eq sgd: b_j ← b_j − η ∂C/∂b_j
+
+
+# --- whole passes over a network: serial drivers that call the kernels ----------
+
+
+@serial
+def feedforward(weights, biases, X, out, acts):
+    """Output activations for every row of ``X``, in chunks of ``acts[0].shape[0]`` rows.
+
+    ``acts[i]`` are buffers of shape ``(chunk, sizes[i])``; ``out`` receives the
+    last layer's activations, shape ``(len(X), sizes[-1])``.
+    """
+    n = X.shape[0]
+    chunk = acts[0].shape[0]
+    n_layers = len(weights)
+    for start in range(0, n, chunk):
+        m = min(chunk, n - start)
+        acts[0][:m] = X[start:start + m]
+        for i in range(n_layers - 1):
+            forward_layer(weights[i], biases[i], acts[i][:m], acts[i + 1][:m])
+        forward_layer(weights[n_layers - 1], biases[n_layers - 1], acts[n_layers - 1][:m],
+                      out[start:start + m])
+
+
+@serial
+def backprop(weights, biases, weights_T, nabla_w, nabla_b, ws):
+    """Forward and backward pass for the mini-batch already in the workspace ``ws``.
+
+    ``ws = (acts, Y, deltas, deltas_T, acts_T)``: ``acts[0]`` holds the inputs
+    and ``Y`` the targets.  Fills ``nabla_w``/``nabla_b`` with the mean
+    gradients and returns the batch's mean cost before any update.
+    ``weights_T[i]`` must hold the transpose of ``weights[i]`` for ``i >= 1``.
+    """
+    acts, Y, deltas, deltas_T, acts_T = ws
+    n_layers = len(weights)
+    for i in range(n_layers):
+        forward_layer(weights[i], biases[i], acts[i], acts[i + 1])
+    cost = quadratic_cost(acts[n_layers], Y)
+    output_error(acts[n_layers], Y, deltas[n_layers - 1])
+    for i in range(n_layers - 1, 0, -1):
+        hidden_error(weights_T[i], deltas[i], acts[i], deltas[i - 1])
+    for i in range(n_layers):
+        gradients(deltas[i], acts[i], nabla_w[i], nabla_b[i], deltas_T[i], acts_T[i])
+    return cost
+
+
+@serial
+def train_mini_batches(weights, biases, X, Y, order, first, stop, eta,
+                       weights_T, nabla_w, nabla_b, ws_full, ws_tail):
+    """Run SGD over mini-batches ``first … stop-1`` of an epoch.
+
+    Returns the sum over the examples seen of their cost before the update
+    (divide by the number of examples for the mean).
+
+    Mini-batch ``m`` holds the rows ``order[m*B : (m+1)*B]`` of ``X``/``Y``,
+    where ``B`` is the row count of the full workspace ``ws_full``; the last
+    batch of an epoch may be shorter and then uses ``ws_tail``, sized for it.
+    Both workspaces are allocated once per call, so no step allocates.
+    """
+    n = X.shape[0]
+    batch_size = ws_full[0][0].shape[0]
+    n_layers = len(weights)
+    for i in range(1, n_layers):
+        transpose(weights[i], weights_T[i])
+    cost_sum = 0.0
+    for m in range(first, stop):
+        start = m * batch_size
+        ws = ws_full if n - start >= batch_size else ws_tail
+        acts, Y_batch = ws[0], ws[1]
+        for r in range(acts[0].shape[0]):  # gather the mini-batch in shuffled order
+            acts[0][r, :] = X[order[start + r], :]
+            Y_batch[r, :] = Y[order[start + r], :]
+        rows = acts[0].shape[0]
+        cost_sum += rows * backprop(weights, biases, weights_T, nabla_w, nabla_b, ws)
+        for i in range(n_layers):
+            sgd_update(weights[i], biases[i], nabla_w[i], nabla_b[i], eta)
+            if i >= 1:
+                transpose(weights[i], weights_T[i])
+    return cost_sum
