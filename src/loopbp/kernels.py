@@ -17,8 +17,8 @@ array         shape                meaning
 ============  ===================  ==========================================
 
 Loop letters follow the derivation: ``j`` receiving neurons, ``k`` sending
-neurons, ``x`` examples.  Every line that implements an equation carries a
-marker ``# eq TAG: formula`` naming it (tags in :mod:`loopbp.equations`).
+neurons, ``x`` examples.  Every line that implements an equation carries an
+equation marker comment naming it (syntax and tags in :mod:`loopbp.equations`).
 
 Speed without hiding the math
 -----------------------------

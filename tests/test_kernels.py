@@ -1,0 +1,123 @@
+"""Each kernel and each whole pass against the NumPy matrix-form reference."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from conftest import random_data
+
+import loopbp
+from loopbp import kernels, reference
+
+# (n_in, n_out, batch): 1-neuron layers, batch of 1, sizes around the 4x4 tile
+# and the tiled-gradient threshold, and sizes that leave remainders.
+LAYER_SHAPES = [(1, 1, 1), (1, 3, 2), (3, 1, 5), (4, 4, 4), (5, 7, 3), (8, 4, 17),
+                (13, 9, 16), (30, 10, 10), (64, 30, 33)]
+TOL = {np.float64: dict(rtol=1e-12, atol=1e-13), np.float32: dict(rtol=2e-5, atol=2e-6)}
+
+
+def _layer(rng, n_in, n_out, n, dtype):
+    w = rng.standard_normal((n_out, n_in)).astype(dtype)
+    b = rng.standard_normal(n_out).astype(dtype)
+    a_prev = rng.random((n, n_in)).astype(dtype)
+    return w, b, a_prev
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+@pytest.mark.parametrize(("n_in", "n_out", "n"), LAYER_SHAPES)
+def test_forward_layer_matches_matrix_form(rng, n_in, n_out, n, dtype):
+    w, b, a_prev = _layer(rng, n_in, n_out, n, dtype)
+    a = np.full((n, n_out), np.nan, dtype)
+    kernels.forward_layer(w, b, a_prev, a)
+    expected = reference.sigmoid(a_prev.astype(np.float64) @ w.T.astype(np.float64) + b)
+    np.testing.assert_allclose(a, expected, **TOL[dtype])
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+@pytest.mark.parametrize(("n_in", "n_out", "n"), LAYER_SHAPES)
+def test_hidden_error_matches_matrix_form(rng, n_in, n_out, n, dtype):
+    w, _, a_prev = _layer(rng, n_in, n_out, n, dtype)
+    delta = rng.standard_normal((n, n_out)).astype(dtype)
+    w_T = np.empty((n_in, n_out), dtype)
+    kernels.transpose(w, w_T)
+    np.testing.assert_array_equal(w_T, w.T)
+    delta_prev = np.full((n, n_in), np.nan, dtype)
+    kernels.hidden_error(w_T, delta, a_prev, delta_prev)
+    expected = (delta.astype(np.float64) @ w) * a_prev * (1 - a_prev)  # M4, rows as examples
+    np.testing.assert_allclose(delta_prev, expected, **TOL[dtype])
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+@pytest.mark.parametrize(("n_in", "n_out", "n"), LAYER_SHAPES)
+def test_gradients_match_matrix_form(rng, n_in, n_out, n, dtype):
+    _, _, a_prev = _layer(rng, n_in, n_out, n, dtype)
+    delta = rng.standard_normal((n, n_out)).astype(dtype)
+    dC_dw = np.full((n_out, n_in), np.nan, dtype)
+    dC_db = np.full(n_out, np.nan, dtype)
+    kernels.gradients(delta, a_prev, dC_dw, dC_db, np.empty((n_out, n), dtype),
+                      np.empty((n_in, n), dtype))
+    np.testing.assert_allclose(dC_dw, delta.T.astype(np.float64) @ a_prev / n, **TOL[dtype])
+    np.testing.assert_allclose(dC_db, delta.astype(np.float64).mean(axis=0), **TOL[dtype])
+
+
+def test_output_error_and_cost_match_matrix_form(rng):
+    a = rng.random((6, 3))
+    y = rng.random((6, 3))
+    delta = np.empty_like(a)
+    kernels.output_error(a, y, delta)
+    np.testing.assert_allclose(delta, (a - y) * a * (1 - a), rtol=1e-15)  # M3
+    assert kernels.quadratic_cost(a, y) == pytest.approx(0.5 * np.sum((y - a) ** 2) / 6)
+
+
+def test_sgd_update_moves_against_the_gradient(rng):
+    w, b = rng.standard_normal((3, 4)), rng.standard_normal(3)
+    dC_dw, dC_db = rng.standard_normal((3, 4)), rng.standard_normal(3)
+    w0, b0 = w.copy(), b.copy()
+    kernels.sgd_update(w, b, dC_dw, dC_db, 0.5)
+    np.testing.assert_allclose(w, w0 - 0.5 * dC_dw, rtol=1e-15)
+    np.testing.assert_allclose(b, b0 - 0.5 * dC_db, rtol=1e-15)
+
+
+NETWORKS = [[1, 1, 1], [2, 2, 1], [3, 5, 2], [64, 30, 10], [7, 5, 6, 4, 3], [10, 20, 1, 20, 3]]
+
+
+@pytest.mark.parametrize("sizes", NETWORKS)
+@pytest.mark.parametrize("n", [1, 3, 20])
+def test_network_passes_match_reference(rng, sizes, n):
+    net = loopbp.Network(sizes, seed=3)
+    X, Y = random_data(rng, n, sizes)
+    np.testing.assert_allclose(net.feedforward(X),
+                               reference.feedforward(net.weights, net.biases, X)[-1],
+                               rtol=1e-12, atol=1e-14)
+    nabla_w, nabla_b = net.backprop(X, Y)
+    ref_w, ref_b = reference.backprop(net.weights, net.biases, X, Y)
+    for got, want in zip(nabla_w + nabla_b, ref_w + ref_b):
+        assert got.shape == want.shape
+        np.testing.assert_allclose(got, want, rtol=1e-10, atol=1e-14)
+    assert net.cost(X, Y) == pytest.approx(reference.cost(net.weights, net.biases, X, Y),
+                                           rel=1e-12)
+
+
+@pytest.mark.parametrize(("sizes", "batch", "n"), [([5, 4, 3], 4, 10), ([3, 6, 2], 7, 7),
+                                                   ([4, 3, 2, 2], 20, 41), ([2, 2, 1], 50, 9)])
+def test_sgd_epoch_matches_reference_epoch(rng, sizes, batch, n):
+    """Same shuffle, same mini-batches (incl. a short last one): same parameters after."""
+    net = loopbp.Network(sizes, seed=7)
+    X, Y = random_data(rng, n, sizes)
+    weights = [w.copy() for w in net.weights]
+    biases = [b.copy() for b in net.biases]
+    net.rng = np.random.default_rng(7)  # sgd shuffles with the network's generator
+    order = np.random.default_rng(7).permutation(n)
+    net.sgd(X, Y, 1, batch, 0.7, progress=False)
+    reference.sgd_epoch(weights, biases, X, Y, order, min(batch, n), 0.7)
+    for got, want in zip(net.weights + net.biases, weights + biases):
+        np.testing.assert_allclose(got, want, rtol=1e-11, atol=1e-13)
+
+
+def test_large_feedforward_uses_chunks(rng):
+    """More rows than one feed-forward chunk: every chunk lands in its place."""
+    net = loopbp.Network([3, 4, 2], seed=0)
+    X = rng.random((loopbp.network.FEEDFORWARD_CHUNK * 2 + 37, 3))
+    np.testing.assert_allclose(net.feedforward(X),
+                               reference.feedforward(net.weights, net.biases, X)[-1],
+                               rtol=1e-12)
