@@ -16,7 +16,7 @@ def test_every_equation_is_marked_in_the_kernels():
 
 
 def test_every_marker_names_a_real_equation():
-    for line, tags, formula in equations.markers_in(SOURCE):
+    for line, tags, _formula in equations.markers_in(SOURCE):
         unknown = [t for t in tags if t not in equations.BY_TAG]
         assert not unknown, f"kernels.py line {line} names unknown equations {unknown}"
         assert tags, f"kernels.py line {line} has an empty marker"

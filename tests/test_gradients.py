@@ -9,6 +9,11 @@ from conftest import random_data
 import loopbp
 
 
+def _flat(pair):
+    """(nabla_w, nabla_b) as one list of arrays."""
+    return [*pair[0], *pair[1]]
+
+
 def _finite_difference(net, X, Y, param, index, h=1e-6):
     original = param[index]
     param[index] = original + h
@@ -68,6 +73,6 @@ def test_float32_gradients_close_to_float64(rng):
     net64 = loopbp.Network([6, 5, 3], seed=4)
     net32 = loopbp.Network([6, 5, 3], seed=4, dtype=np.float32)
     X, Y = random_data(rng, 9, [6, 5, 3])
-    for got, want in zip(sum(net32.backprop(X, Y), []), sum(net64.backprop(X, Y), [])):
+    for got, want in zip(_flat(net32.backprop(X, Y)), _flat(net64.backprop(X, Y))):
         assert got.dtype == np.float32
         np.testing.assert_allclose(got, want, rtol=1e-4, atol=1e-6)

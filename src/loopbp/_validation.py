@@ -82,9 +82,15 @@ def _require_finite(array: np.ndarray, name: str) -> None:
         raise ValueError(f"{name} contains NaN or infinity")
 
 
-def as_inputs(X: Any, name: str, width: int, dtype: np.dtype) -> np.ndarray:
-    """A 2-D array of shape ``(n >= 1, width)`` with finite entries, as C-contiguous ``dtype``."""
+def as_inputs(X: Any, name: str, width: int, dtype: np.dtype, *,
+              allow_1d: bool = False) -> np.ndarray:
+    """A 2-D array of shape ``(n >= 1, width)`` with finite entries, as C-contiguous ``dtype``.
+
+    With ``allow_1d``, a 1-D array of length ``width`` is taken as one row.
+    """
     array = _as_numeric_array(X, name)
+    if allow_1d and array.ndim == 1:
+        array = array[np.newaxis, :]
     if array.ndim != 2:
         raise ValueError(
             f"{name} must be 2-D with shape (n_examples, {width}), got {array.ndim}-D "
@@ -94,7 +100,8 @@ def as_inputs(X: Any, name: str, width: int, dtype: np.dtype) -> np.ndarray:
     if array.shape[1] != width:
         raise ValueError(
             f"{name} must have {width} columns (the input layer's size), got {array.shape[1]}")
-    converted = np.ascontiguousarray(array, dtype=dtype)
+    with np.errstate(over="ignore", invalid="ignore"):  # reported below, in words
+        converted = np.ascontiguousarray(array, dtype=dtype)
     _require_finite(converted, name)  # after conversion: 1e300 becomes inf in float32
     return converted
 
@@ -136,6 +143,7 @@ def as_targets(Y: Any, name: str, n_rows: int, n_out: int, dtype: np.dtype) -> n
         raise ValueError(
             f"{name} must have shape ({n_rows}, {n_out}) to match the inputs and the "
             f"output layer, got {array.shape}")
-    converted = np.ascontiguousarray(array, dtype=dtype)
+    with np.errstate(over="ignore", invalid="ignore"):
+        converted = np.ascontiguousarray(array, dtype=dtype)
     _require_finite(converted, name)
     return converted

@@ -184,7 +184,7 @@ def hidden_error(w_T, delta, a_prev, delta_prev):
 
 @kernel
 def gradients(delta, a_prev, dC_dw, dC_db, delta_T, a_prev_T):
-    """Mean gradients over the mini-batch: ``∂C/∂w_jk = (1/n) Σ_x a_k δ_j``, ``∂C/∂b_j = (1/n) Σ_x δ_j``.
+    """Mean gradients: ``∂C/∂w_jk = (1/n) Σ_x a_k δ_j`` and ``∂C/∂b_j = (1/n) Σ_x δ_j``.
 
     Index-form I6 with I1″ and I7 with I1‴; matrix-form M5 and M6; the mean
     over the rows is the mini-batch averaging of the matrix form's conclusion.

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Sequence
+from itertools import pairwise
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -134,8 +135,9 @@ class Network:
         -------
         ndarray, shape (n, sizes[-1]) or (sizes[-1],)
         """
-        single = np.ndim(X) == 1
-        X = check.as_inputs(np.atleast_2d(X) if single else X, "X", self.sizes[0], self.dtype)
+        rows = check.as_inputs(X, "X", self.sizes[0], self.dtype, allow_1d=True)
+        single = np.ndim(X) == 1  # safe now: X is known to be rectangular
+        X = rows
         weights, biases = self.parameters()
         out = np.empty((X.shape[0], self.sizes[-1]), self.dtype)
         rows = min(X.shape[0], FEEDFORWARD_CHUNK)
@@ -248,7 +250,7 @@ class Network:
         except (KeyError, TypeError, ValueError) as err:
             raise files.NetworkFileError(f"{where} has a damaged generator state") from err
         net.weights, net.biases = [], []
-        for i, (n_in, n_out) in enumerate(zip(sizes[:-1], sizes[1:])):
+        for i, (n_in, n_out) in enumerate(pairwise(sizes)):
             for name, shape, dest in ((f"w{i}", (n_out, n_in), net.weights),
                                       (f"b{i}", (n_out,), net.biases)):
                 array = arrays.get(name)

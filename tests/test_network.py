@@ -1,0 +1,360 @@
+"""The public API: its contract, bad inputs refused up front, unusual inputs accepted."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from conftest import random_data
+
+import loopbp
+from loopbp import reference
+
+
+def _flat(pair):
+    """(nabla_w, nabla_b) as one list of arrays."""
+    return [*pair[0], *pair[1]]
+
+
+def test_default_network_is_the_derivations_network():
+    net = loopbp.Network([4, 3, 2], seed=0)
+    assert net.sizes == [4, 3, 2]
+    assert [w.shape for w in net.weights] == [(3, 4), (2, 3)]
+    assert [b.shape for b in net.biases] == [(3,), (2,)]
+    assert all(p.dtype == np.float64 for p in net.weights + net.biases)
+    # N(0, 1) draws: a large network's parameters have mean ~0 and std ~1
+    big = loopbp.Network([300, 200, 10], seed=1)
+    w = big.weights[0]
+    assert abs(w.mean()) < 0.01 and abs(w.std() - 1) < 0.01
+
+
+def test_seed_reproduces_parameters_and_training(rng):
+    X, Y = random_data(rng, 30, [5, 4, 3])
+    nets = [loopbp.Network([5, 4, 3], seed=42) for _ in range(2)]
+    for net in nets:
+        net.sgd(X, Y, 2, 4, 1.0, progress=False)
+    for a, b in zip(nets[0].weights, nets[1].weights):
+        np.testing.assert_array_equal(a, b)
+    other = loopbp.Network([5, 4, 3], seed=43)
+    assert not np.array_equal(other.weights[0], loopbp.Network([5, 4, 3], seed=42).weights[0])
+
+
+def test_feedforward_shapes_and_single_row(rng):
+    net = loopbp.Network([3, 2, 4], seed=0)
+    X = rng.random((5, 3))
+    out = net.feedforward(X)
+    assert out.shape == (5, 4)
+    np.testing.assert_allclose(net.feedforward(X[2]), out[2])
+    assert net.feedforward(X[2]).shape == (4,)
+    assert np.all((out > 0) & (out < 1))
+
+
+def test_backprop_returns_gradients_shaped_like_parameters(rng):
+    net = loopbp.Network([3, 5, 2], seed=0)
+    X, Y = random_data(rng, 4, [3, 5, 2])
+    nabla_w, nabla_b = net.backprop(X, Y)
+    assert [g.shape for g in nabla_w] == [w.shape for w in net.weights]
+    assert [g.shape for g in nabla_b] == [b.shape for b in net.biases]
+
+
+def test_labels_are_one_hot_encoded(rng):
+    net = loopbp.Network([3, 4, 3], seed=0)
+    X = rng.random((6, 3))
+    labels = np.array([0, 2, 1, 1, 0, 2])
+    from_labels = net.backprop(X, labels)
+    from_one_hot = net.backprop(X, np.eye(3)[labels])
+    for a, b in zip(_flat(from_labels), _flat(from_one_hot)):
+        np.testing.assert_array_equal(a, b)
+
+
+def test_evaluate_counts_argmax_hits(rng):
+    net = loopbp.Network([3, 4, 3], seed=0)
+    X = rng.random((20, 3))
+    predicted = np.argmax(reference.feedforward(net.weights, net.biases, X)[-1], axis=1)
+    assert net.evaluate(X, predicted) == 20
+    assert net.evaluate(X, (predicted + 1) % 3) == 0
+
+
+def test_sgd_reduces_cost_and_records_history(rng):
+    data = loopbp.datasets.load_digits()
+    net = loopbp.Network([64, 20, 10], seed=0)
+    X, y = data["X_train"][:300], data["y_train"][:300]
+    before = net.cost(X, y)
+    history = net.sgd(X, y, 3, 10, 3.0, test_data=(data["X_test"], data["y_test"]),
+                      progress=False)
+    assert len(history) == 3 and not history.interrupted
+    assert net.cost(X, y) < before
+    assert history.cost[-1] < history.cost[0]
+    assert [r.epoch for r in history.records] == [1, 2, 3]
+    assert all(r.test_total == 450 and 0 <= r.test_correct <= 450 for r in history.records)
+    assert all(s > 0 for s in history.seconds)
+
+
+def test_zero_epochs_changes_nothing(rng):
+    net = loopbp.Network([3, 2, 2], seed=0)
+    before = [w.copy() for w in net.weights]
+    X, Y = random_data(rng, 5, [3, 2, 2])
+    assert len(net.sgd(X, Y, 0, 2, 1.0, progress=False)) == 0
+    for a, b in zip(before, net.weights):
+        np.testing.assert_array_equal(a, b)
+
+
+def test_training_is_bitwise_identical_for_one_and_two_threads(rng):
+    sizes = [40, 24, 24, 10]
+    X, Y = random_data(rng, 200, sizes)
+    results = []
+    for threads in (1, 2):
+        for batch in (8, 32):  # the row-form and the tiled weight gradient
+            net = loopbp.Network(sizes, seed=5)
+            net.sgd(X, Y, 2, batch, 0.5, progress=False, n_threads=threads)
+            results.append((threads, batch, net.weights + net.biases, net.feedforward(X)))
+    for one, two in zip(results[:2], results[2:]):
+        for a, b in zip(one[2] + [one[3]], two[2] + [two[3]]):
+            assert np.array_equal(a, b), f"batch {one[1]}: 1 and 2 threads differ"
+
+
+def test_thread_count_is_restored_after_sgd(rng):
+    X, Y = random_data(rng, 10, [2, 2, 1])
+    before = loopbp.get_num_threads()
+    loopbp.Network([2, 2, 1], seed=0).sgd(X, Y, 1, 5, 1.0, progress=False, n_threads=1)
+    assert loopbp.get_num_threads() == before
+
+
+def test_set_num_threads_validates():
+    with pytest.raises(ValueError, match="n_threads"):
+        loopbp.set_num_threads(0)
+    with pytest.raises(TypeError, match="n_threads"):
+        loopbp.set_num_threads(1.5)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_dtype_is_kept_end_to_end(rng, dtype):
+    net = loopbp.Network([3, 4, 2], seed=0, dtype=dtype)
+    X, Y = random_data(rng, 8, [3, 4, 2])
+    net.sgd(X, Y, 1, 3, 1.0, progress=False)
+    assert all(p.dtype == dtype for p in net.weights + net.biases)
+    assert net.feedforward(X).dtype == dtype
+    assert all(g.dtype == dtype for g in _flat(net.backprop(X, Y)))
+
+
+# --- unusual but valid input gives the same result as the plain call ---------------
+
+
+def _plain_and_variants(rng):
+    X = rng.random((7, 4))
+    Y = rng.random((7, 3))
+    variants = {
+        "list": (X.tolist(), Y.tolist()),
+        "fortran": (np.asfortranarray(X), np.asfortranarray(Y)),
+        "strided": (np.repeat(X, 2, axis=0)[::2], np.repeat(Y, 2, axis=1)[:, ::2]),
+        "float32 into float64": (X.astype(np.float32), Y.astype(np.float32)),
+        "read-only": (np.require(X, requirements="C").copy(), Y),
+    }
+    variants["read-only"][0].flags.writeable = False
+    return X, Y, variants
+
+
+def test_unusual_valid_inputs_give_plain_results(rng):
+    net = loopbp.Network([4, 5, 3], seed=0)
+    X, Y, variants = _plain_and_variants(rng)
+    plain_out = net.feedforward(X)
+    plain_grad = _flat(net.backprop(X, Y))
+    for name, (Xv, Yv) in variants.items():
+        Xc = np.asarray(Xv, dtype=np.float64)
+        np.testing.assert_array_equal(net.feedforward(Xv), net.feedforward(Xc), err_msg=name)
+        if name != "float32 into float64":
+            np.testing.assert_array_equal(net.feedforward(Xv), plain_out, err_msg=name)
+            for a, b in zip(_flat(net.backprop(Xv, Yv)), plain_grad):
+                np.testing.assert_array_equal(a, b, err_msg=name)
+
+
+def test_integer_inputs_and_labels_work(rng):
+    net = loopbp.Network([3, 4, 2], seed=0)
+    X = rng.integers(0, 2, size=(6, 3))
+    y = np.array([0, 1, 1, 0, 1, 0], dtype=np.int32)
+    np.testing.assert_array_equal(net.feedforward(X), net.feedforward(X.astype(float)))
+    net.sgd(X, y, 1, 2, 1.0, progress=False)
+    assert 0 <= net.evaluate(X, y.tolist()) <= 6
+
+
+def test_mini_batch_larger_than_data_is_one_batch(rng):
+    X, Y = random_data(rng, 5, [3, 2, 2])
+    a = loopbp.Network([3, 2, 2], seed=1)
+    b = loopbp.Network([3, 2, 2], seed=1)
+    a.sgd(X, Y, 2, 100, 1.0, progress=False)
+    b.sgd(X, Y, 2, 5, 1.0, progress=False)
+    for p, q in zip(a.weights, b.weights):
+        np.testing.assert_array_equal(p, q)
+
+
+def test_replaced_parameters_are_checked_or_converted():
+    net = loopbp.Network([3, 2, 2], seed=0)
+    net.weights[0] = net.weights[0].astype(np.float32).T.copy().T  # right shape, other dtype
+    net.feedforward(np.ones(3))
+    assert net.weights[0].dtype == np.float64 and net.weights[0].flags.c_contiguous
+    net.weights[1] = np.zeros((3, 3))
+    with pytest.raises(ValueError, match=r"weights\[1\] must have shape \(2, 2\)"):
+        net.feedforward(np.ones(3))
+
+
+# --- bad input: a clear error naming the argument, before any kernel runs -----------
+
+BAD_SIZES = [
+    ([3], ValueError, "at least two layers"),
+    ([], ValueError, "at least two layers"),
+    ([3, 0, 2], ValueError, "positive"),
+    ([3, -1, 2], ValueError, "positive"),
+    ([3, 2.5, 2], TypeError, "integer"),
+    ([3, True, 2], TypeError, "integer"),
+    ("3,2", TypeError, "sequence"),
+    (5, TypeError, "sequence"),
+    ([[3, 2], [2, 1]], ValueError, "one-dimensional"),
+]
+
+
+@pytest.mark.parametrize(("sizes", "error", "message"), BAD_SIZES)
+def test_bad_sizes(sizes, error, message):
+    with pytest.raises(error, match=message):
+        loopbp.Network(sizes)
+
+
+@pytest.mark.parametrize(("kwargs", "error", "message"), [
+    ({"dtype": np.int32}, ValueError, "dtype"),
+    ({"dtype": "complex128"}, ValueError, "dtype"),
+    ({"dtype": "nonsense"}, TypeError, "dtype"),
+    ({"seed": -1}, ValueError, "seed"),
+    ({"seed": "x"}, TypeError, "seed"),
+])
+def test_bad_constructor_options(kwargs, error, message):
+    with pytest.raises(error, match=message):
+        loopbp.Network([2, 2], **kwargs)
+
+
+NAN_X = np.ones((3, 4))
+NAN_X[1, 2] = np.nan
+INF_X = np.ones((3, 4))
+INF_X[0, 0] = np.inf
+BAD_X = [
+    (np.ones((3, 5)), ValueError, "4 columns"),
+    (np.ones((3, 4, 1)), ValueError, "2-D"),
+    (np.ones((0, 4)), ValueError, "empty"),
+    (NAN_X, ValueError, "NaN or infinity"),
+    (INF_X, ValueError, "NaN or infinity"),
+    (np.array([["a"] * 4] * 3), TypeError, "real numbers"),
+    (np.ones((3, 4), dtype=complex), TypeError, "real numbers"),
+    ([[1, 2, 3, 4], [1, 2]], ValueError, "rectangular"),
+    (np.full((2, 4), 1e300), None, None),  # finite in float64: fine
+]
+
+
+@pytest.mark.parametrize(("X", "error", "message"), BAD_X)
+def test_bad_inputs_to_every_method(X, error, message):
+    net = loopbp.Network([4, 3, 2], seed=0)
+    n = len(X) if hasattr(X, "__len__") else 1
+    calls = [
+        lambda: net.feedforward(X),
+        lambda: net.backprop(X, np.zeros((n, 2))),
+        lambda: net.evaluate(X, np.zeros(n, dtype=int)),
+        lambda: net.sgd(X, np.zeros((n, 2)), 1, 2, 1.0, progress=False),
+    ]
+    for call in calls:
+        if error is None:
+            call()
+        else:
+            with pytest.raises(error, match=message):
+                call()
+
+
+def test_overflow_to_infinity_in_float32_is_refused():
+    net = loopbp.Network([2, 2], seed=0, dtype=np.float32)
+    with pytest.raises(ValueError, match="NaN or infinity"):
+        net.feedforward(np.full((1, 2), 1e300))
+
+
+@pytest.mark.parametrize(("Y", "error", "message"), [
+    (np.zeros((4, 2)), ValueError, r"shape \(3, 2\)"),
+    (np.zeros((3, 3)), ValueError, r"shape \(3, 2\)"),
+    (np.zeros(4, dtype=int), ValueError, "3 rows"),
+    (np.array([0, 1, 2]), ValueError, r"labels in 0\.\.1"),
+    (np.array([0, -1, 1]), ValueError, r"labels in 0\.\.1"),
+    (np.array([0, 0.5, 1]), ValueError, "whole-number"),
+    (np.array([True, False, True]), TypeError, "integer class labels"),
+    (np.array([[0.0, np.nan]] * 3), ValueError, "NaN or infinity"),
+    (np.zeros((3, 2, 1)), ValueError, "targets of shape"),
+])
+def test_bad_targets(Y, error, message):
+    net = loopbp.Network([4, 3, 2], seed=0)
+    with pytest.raises(error, match=message):
+        net.backprop(np.ones((3, 4)), Y)
+
+
+@pytest.mark.parametrize(("args", "error", "message"), [
+    ((-1, 2, 1.0), ValueError, "epochs"),
+    ((1.5, 2, 1.0), TypeError, "epochs"),
+    ((1, 0, 1.0), ValueError, "mini_batch_size"),
+    ((1, -3, 1.0), ValueError, "mini_batch_size"),
+    ((1, 2.0, 1.0), TypeError, "mini_batch_size"),
+    ((1, 2, float("nan")), ValueError, "eta"),
+    ((1, 2, float("inf")), ValueError, "eta"),
+    ((1, 2, 0.0), ValueError, "eta"),
+    ((1, 2, -1.0), ValueError, "eta"),
+    ((1, 2, "fast"), TypeError, "eta"),
+])
+def test_bad_hyperparameters(args, error, message):
+    net = loopbp.Network([4, 3, 2], seed=0)
+    before = [w.copy() for w in net.weights]
+    with pytest.raises(error, match=message):
+        net.sgd(np.ones((3, 4)), np.zeros(3, dtype=int), *args, progress=False)
+    for a, b in zip(before, net.weights):
+        np.testing.assert_array_equal(a, b)
+
+
+def test_bad_test_data():
+    net = loopbp.Network([4, 3, 2], seed=0)
+    X, y = np.ones((3, 4)), np.zeros(3, dtype=int)
+    with pytest.raises(TypeError, match="test_data"):
+        net.sgd(X, y, 1, 2, 1.0, test_data=X, progress=False)
+    with pytest.raises(ValueError, match=r"test_data\[1\]"):
+        net.sgd(X, y, 1, 2, 1.0, test_data=(X, np.array([0, 1, 5])), progress=False)
+
+
+# --- files --------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_save_load_round_trip(tmp_path, rng, dtype):
+    net = loopbp.Network([5, 4, 3], seed=9, dtype=dtype)
+    X, Y = random_data(rng, 12, [5, 4, 3])
+    net.sgd(X, Y, 1, 4, 1.0, progress=False)
+    path = tmp_path / "net.npz"
+    net.save(path)
+    loaded = loopbp.Network.load(path)
+    assert loaded.sizes == net.sizes and loaded.dtype == net.dtype
+    for a, b in zip(net.weights + net.biases, loaded.weights + loaded.biases):
+        np.testing.assert_array_equal(a, b)
+    # the generator state travels too: training on continues identically
+    net.sgd(X, Y, 1, 4, 1.0, progress=False)
+    loaded.sgd(X, Y, 1, 4, 1.0, progress=False)
+    for a, b in zip(net.weights, loaded.weights):
+        np.testing.assert_array_equal(a, b)
+    assert list(tmp_path.iterdir()) == [path]  # no temporary file left behind
+
+
+def test_load_refuses_foreign_and_damaged_files(tmp_path):
+    net = loopbp.Network([3, 2], seed=0)
+    good = tmp_path / "good.npz"
+    net.save(good)
+    data = good.read_bytes()
+    cases = {
+        "truncated.npz": data[: len(data) // 2],
+        "text.npz": b"hello, world",
+        "empty.npz": b"",
+    }
+    for name, content in cases.items():
+        (tmp_path / name).write_bytes(content)
+    np.savez(tmp_path / "foreign.npz", x=np.ones(3))
+    np.save(tmp_path / "array.npy", np.ones(3))
+    for name in [*cases, "foreign.npz", "array.npy"]:
+        with pytest.raises(loopbp.NetworkFileError):
+            loopbp.Network.load(tmp_path / name)
+    with pytest.raises(FileNotFoundError):
+        loopbp.Network.load(tmp_path / "missing.npz")
