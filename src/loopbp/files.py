@@ -9,22 +9,37 @@ member             content
 ``w0, w1, …``      ``weights[i]``, shape ``(sizes[i+1], sizes[i])``
 ``b0, b1, …``      ``biases[i]``, shape ``(sizes[i+1],)``
 any other          named in ``meta["arrays"]`` (e.g. a checkpoint's optimizer
-                   state)
+                   state ``optimizer.<name>`` or ``progress.order``)
 =================  ==========================================================
 
 ``meta.json`` has ``format`` (always ``"loopbp-network"``), ``version``
 (:data:`FORMAT_VERSION`), ``sizes``, ``dtype``, ``kind`` (``"network"`` or
-``"checkpoint"``), ``arrays`` (the member names) and free-form ``state``.
-Arrays are read with ``allow_pickle=False``, so a file can never run code.
-The zip container checks each member's CRC-32, so flipped bits are caught.
+``"checkpoint"``; a checkpoint's training state is described in
+:mod:`loopbp.training`), ``arrays`` (the member names) and free-form
+``state``.
 
-Writes are atomic: the archive goes to a temporary file in the target's
-folder, is flushed to disk, then renamed over the target.  A crash at any
-point leaves either the old file or the new one, never half a file.
+Reading trusts nothing in the file
+----------------------------------
+:func:`read` opens the archive with :mod:`zipfile`, reads every member in full
+(which checks its CRC-32, so flipped bits anywhere in a member are caught),
+refuses duplicate, unlisted, encrypted or oversized members, and parses each
+array with ``allow_pickle=False``: an object array — the only way an ``.npy``
+can carry a pickle — is refused, so a file can never run code.  Anything wrong
+raises :class:`NetworkFileError`, a ``ValueError``.
+
+Writes are atomic
+-----------------
+:func:`write_atomic` writes the archive to a temporary file
+``.NAME.XXXX.tmp`` in the target's folder, flushes it to disk, renames it over
+the target and flushes the folder.  An exception at any point (including
+Ctrl-C) removes the temporary file and leaves the old target untouched; a
+process killed outright may leave the temporary file behind, but never a
+damaged target.
 """
 
 from __future__ import annotations
 
+import io
 import json
 import os
 import tempfile
@@ -36,6 +51,13 @@ import numpy as np
 
 FORMAT_NAME = "loopbp-network"
 FORMAT_VERSION = 1
+#: The kinds of file this loopbp reads.
+KINDS = ("network", "checkpoint")
+#: Largest ``meta.json`` accepted, in bytes.
+MAX_META_BYTES = 16 * 2**20
+#: Dtypes a member array may have (parameters, optimizer state, row orders).
+ALLOWED_DTYPES = frozenset(
+    np.dtype(t).newbyteorder("<").str for t in (np.float32, np.float64, np.int64, np.uint8))
 
 
 class NetworkFileError(ValueError):
@@ -44,10 +66,30 @@ class NetworkFileError(ValueError):
 
 def write_atomic(path: str | os.PathLike, meta: dict[str, Any],
                  arrays: dict[str, np.ndarray]) -> Path:
-    """Write ``arrays`` and ``meta`` to ``path`` atomically; return the path written."""
+    """Write ``arrays`` and ``meta`` to ``path`` atomically; return the path written.
+
+    Parameters
+    ----------
+    path : path
+        The target; its folder must exist.
+    meta : dict
+        JSON-serializable metadata; ``format``, ``version`` and ``arrays`` are
+        filled in here.
+    arrays : dict of str to ndarray
+        The members (numeric arrays; ``meta.json`` is reserved).
+
+    Returns
+    -------
+    pathlib.Path
+    """
     path = Path(path)
+    if "meta.json" in arrays:
+        raise ValueError("'meta.json' is reserved for the metadata")
+    for name, array in arrays.items():
+        if np.asarray(array).dtype.hasobject:
+            raise TypeError(f"array {name!r} holds Python objects; only numbers can be saved")
     meta = dict(meta, format=FORMAT_NAME, version=FORMAT_VERSION, arrays=sorted(arrays))
-    encoded = np.frombuffer(json.dumps(meta).encode("utf-8"), dtype=np.uint8)
+    encoded = np.frombuffer(json.dumps(meta, allow_nan=False).encode("utf-8"), dtype=np.uint8)
     folder = path.parent if str(path.parent) else Path(".")
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=folder)
     try:
@@ -62,47 +104,137 @@ def write_atomic(path: str | os.PathLike, meta: dict[str, Any],
         except FileNotFoundError:
             pass
         raise
+    _sync_folder(folder)
     return path
+
+
+def _sync_folder(folder: Path) -> None:
+    """Flush the folder entry of a rename to disk, where the platform allows it."""
+    try:
+        fd = os.open(folder, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
 
 
 def read(path: str | os.PathLike) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
     """Read and check a loopbp file; return ``(meta, arrays)``.
 
-    Raises :class:`NetworkFileError` for anything that is not an intact loopbp
-    file of a version this loopbp understands, and ``FileNotFoundError`` when
-    there is no file.
+    Raises
+    ------
+    NetworkFileError
+        For anything that is not an intact loopbp file of a version and kind
+        this loopbp understands.
+    FileNotFoundError
+        When there is no file.
     """
     path = Path(path)
+    where = repr(str(path))
     if not path.is_file():
-        raise FileNotFoundError(f"no loopbp network file at {str(path)!r}")
-    if not zipfile.is_zipfile(path):
-        raise NetworkFileError(
-            f"{str(path)!r} is not a loopbp network file (not a zip/npz archive; "
-            "truncated, corrupted or another format)")
+        raise FileNotFoundError(f"no loopbp network file at {where}")
+    foreign = (f"{where} is not a loopbp network file (not a zip/npz archive; "
+               "truncated, corrupted or another format)")
     try:
-        with np.load(path, allow_pickle=False) as archive:
-            names = set(archive.files)
-            if "meta.json" not in names:
-                raise NetworkFileError(
-                    f"{str(path)!r} is not a loopbp network file (no meta.json member)")
-            meta = json.loads(archive["meta.json"].tobytes().decode("utf-8"))
-            if not isinstance(meta, dict) or meta.get("format") != FORMAT_NAME:
-                raise NetworkFileError(f"{str(path)!r} is not a loopbp network file")
-            version = meta.get("version")
-            if not isinstance(version, int) or version > FORMAT_VERSION or version < 1:
-                raise NetworkFileError(
-                    f"{str(path)!r} has format version {version!r}; this loopbp reads "
-                    f"version {FORMAT_VERSION}")
-            expected = meta.get("arrays")
-            if not isinstance(expected, list) or set(expected) != names - {"meta.json"}:
-                raise NetworkFileError(
-                    f"{str(path)!r} is damaged: its members do not match its table of contents")
-            arrays = {name: archive[name] for name in expected}
+        with zipfile.ZipFile(path) as archive:
+            members = _read_members(archive, where)
     except NetworkFileError:
         raise
-    except (zipfile.BadZipFile, EOFError, OSError, ValueError, KeyError,
-            UnicodeDecodeError, json.JSONDecodeError, zipfile.LargeZipFile) as err:
+    except (zipfile.BadZipFile, zipfile.LargeZipFile, EOFError, OSError, ValueError,
+            RuntimeError, NotImplementedError, KeyError, OverflowError, MemoryError) as err:
+        raise NetworkFileError(f"{foreign}: {err}") from err
+    if "meta.json" not in members:
+        raise NetworkFileError(f"{where} is not a loopbp network file (no meta.json member)")
+    meta = _parse_meta(members.pop("meta.json"), where)
+    expected = meta["arrays"]
+    if set(expected) != set(members):
         raise NetworkFileError(
-            f"{str(path)!r} is not a readable loopbp network file "
-            f"(truncated, corrupted or another format): {err}") from err
+            f"{where} is damaged: its members do not match its table of contents")
+    arrays = {name: _parse_array(members[name], name, where) for name in expected}
     return meta, arrays
+
+
+def _read_members(archive: zipfile.ZipFile, where: str) -> dict[str, bytes]:
+    """Every member's bytes, CRC-checked, by array name (``.npy`` suffix removed)."""
+    members: dict[str, bytes] = {}
+    size = os.fstat(archive.fp.fileno()).st_size if archive.fp is not None else 0
+    for info in archive.infolist():
+        name = info.filename
+        if not name.endswith(".npy") or info.is_dir():
+            raise NetworkFileError(
+                f"{where} is not a loopbp network file (unexpected member {name!r})")
+        if info.flag_bits & 0x1:
+            raise NetworkFileError(f"{where} has an encrypted member {name!r}")
+        if info.compress_type == zipfile.ZIP_STORED and info.file_size > size:
+            raise NetworkFileError(f"{where} is truncated or damaged (member {name!r})")
+        key = name[: -len(".npy")]
+        if key in members:
+            raise NetworkFileError(f"{where} is damaged: member {name!r} appears twice")
+        members[key] = archive.read(info)  # checks the CRC-32
+        if len(members[key]) != info.file_size:
+            raise NetworkFileError(f"{where} is truncated or damaged (member {name!r})")
+    return members
+
+
+def _parse_meta(raw: bytes, where: str) -> dict[str, Any]:
+    encoded = _parse_array(raw, "meta.json", where)
+    if encoded.dtype != np.uint8 or encoded.ndim != 1 or encoded.size > MAX_META_BYTES:
+        raise NetworkFileError(f"{where} has a malformed meta.json member")
+    try:
+        meta = json.loads(encoded.tobytes().decode("utf-8"))
+    except (UnicodeDecodeError, ValueError, RecursionError) as err:
+        raise NetworkFileError(f"{where} has an unreadable meta.json: {err}") from err
+    if not isinstance(meta, dict) or meta.get("format") != FORMAT_NAME:
+        raise NetworkFileError(f"{where} is not a loopbp network file (foreign metadata)")
+    version = meta.get("version")
+    if isinstance(version, bool) or not isinstance(version, int) or version < 1:
+        raise NetworkFileError(f"{where} has a damaged format version {version!r}")
+    if version > FORMAT_VERSION:
+        raise NetworkFileError(
+            f"{where} has format version {version}, newer than this loopbp reads "
+            f"(version {FORMAT_VERSION}); upgrade loopbp to read it")
+    kind = meta.get("kind", "network")
+    if kind not in KINDS:
+        raise NetworkFileError(f"{where} holds a loopbp {kind!r} file, which this loopbp "
+                               f"does not know (it reads {', '.join(KINDS)})")
+    expected = meta.get("arrays")
+    if (not isinstance(expected, list) or not all(isinstance(n, str) for n in expected)
+            or len(set(expected)) != len(expected)):
+        raise NetworkFileError(f"{where} is damaged: its table of contents is malformed")
+    return meta
+
+
+def _parse_array(raw: bytes, name: str, where: str) -> np.ndarray:
+    """One ``.npy`` member, refusing pickles, odd dtypes and trailing or missing bytes."""
+    stream = io.BytesIO(raw)
+    try:
+        version = np.lib.format.read_magic(stream)
+        if version == (1, 0):
+            shape, fortran, dtype = np.lib.format.read_array_header_1_0(stream)
+        elif version == (2, 0):
+            shape, fortran, dtype = np.lib.format.read_array_header_2_0(stream)
+        else:
+            raise ValueError(f"unsupported .npy version {version}")
+        if dtype.hasobject or dtype.newbyteorder("<").str not in ALLOWED_DTYPES:
+            raise NetworkFileError(
+                f"{where}: member {name!r} has dtype {dtype} (only float32, float64, int64 "
+                "and uint8 are read; objects and pickles never are)")
+        count = 1
+        for extent in shape:
+            count *= int(extent)
+        header_end = stream.tell()
+        if len(raw) - header_end != count * dtype.itemsize:
+            raise ValueError(f"{len(raw) - header_end} data bytes where the header "
+                             f"promises {count * dtype.itemsize}")
+        array = np.frombuffer(raw, dtype=dtype, count=count, offset=header_end)
+        array = array.reshape(shape, order="F" if fortran else "C")
+        # a writable copy in native byte order and C layout
+        return np.array(array, dtype=dtype.newbyteorder("="), order="C")
+    except NetworkFileError:
+        raise
+    except (ValueError, TypeError, EOFError, OverflowError, SyntaxError, MemoryError) as err:
+        raise NetworkFileError(f"{where}: member {name!r} is damaged: {err}") from err
