@@ -1,0 +1,245 @@
+"""Checkpoints: what they hold, and that resuming from one changes nothing.
+
+A run stopped and resumed must end with parameters *bitwise* equal to those of
+the same run done in one go; the tests compare with ``np.array_equal``.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+
+import numpy as np
+import pytest
+
+import loopbp
+from loopbp import cli, files, training
+
+SIZES = [6, 5, 3]
+
+
+def _data(n: int = 57, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    rng = np.random.default_rng(seed)
+    X = rng.random((n, SIZES[0]))
+    return X, (X[:, 0] * 3).astype(int) % SIZES[-1]
+
+
+def _same_parameters(a: loopbp.Network, b: loopbp.Network) -> bool:
+    return all(np.array_equal(p, q) for p, q in
+               zip(a.weights + a.biases, b.weights + b.biases, strict=True))
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_two_plus_two_epochs_equal_four(tmp_path, dtype):
+    """4 epochs straight == 2 epochs, checkpoint, resume to 4 (parameters, rng, history)."""
+    X, y = _data()
+    test = (X[:20], y[:20])
+    straight = loopbp.Network(SIZES, seed=3, dtype=dtype)
+    full = straight.sgd(X, y, 4, 7, 2.5, test_data=test, progress=False)
+
+    path = tmp_path / "ckpt.npz"
+    first = loopbp.Network(SIZES, seed=3, dtype=dtype)
+    part = first.sgd(X, y, 2, 7, 2.5, test_data=test, progress=False, checkpoint=path)
+    assert len(part) == 2 and not part.interrupted
+    assert not _same_parameters(first, straight)  # the comparison below can fail
+
+    resumed, history = loopbp.resume(path, X, y, epochs=4, test_data=test, progress=False)
+    assert _same_parameters(resumed, straight)
+    assert resumed.rng.bit_generator.state == straight.rng.bit_generator.state
+    assert [r.epoch for r in history] == [1, 2, 3, 4]
+    np.testing.assert_allclose(history.cost, full.cost, rtol=1e-12)
+    assert [r.test_correct for r in history] == [r.test_correct for r in full]
+
+
+def test_sgd_resume_from_into_a_fresh_network(tmp_path):
+    """``net.sgd(..., resume_from=path)`` continues in place, also bitwise."""
+    X, y = _data()
+    straight = loopbp.Network(SIZES, seed=1)
+    straight.sgd(X, y, 3, 4, 3.0, progress=False)
+    path = tmp_path / "c.npz"
+    loopbp.Network(SIZES, seed=1).sgd(X, y, 1, 4, 3.0, progress=False, checkpoint=path)
+    fresh = loopbp.Network(SIZES, seed=99)  # other initial values: all are replaced
+    history = fresh.sgd(X, y, 3, 4, 3.0, progress=False, resume_from=path)
+    assert len(history) == 3
+    assert _same_parameters(fresh, straight)
+    # asking for no more epochs than were done trains nothing
+    again = loopbp.Network(SIZES, seed=5)
+    assert len(again.sgd(X, y, 1, 4, 3.0, progress=False, resume_from=path)) == 1
+    assert _same_parameters(again, loopbp.load_checkpoint(path)[0])
+
+
+def test_checkpoint_contents_and_schedule(tmp_path, monkeypatch):
+    """Written every N epochs and after the last; holds all the training state."""
+    written = []
+    real = training.save_checkpoint
+
+    def spy(path, net, state):
+        written.append(state.epochs_done)
+        real(path, net, state)
+
+    monkeypatch.setattr(training, "save_checkpoint", spy)
+    X, y = _data()
+    net = loopbp.Network(SIZES, seed=2, dtype=np.float32)
+    history = net.sgd(X, y, 5, 8, 1.5, progress=False, checkpoint=tmp_path / "c.npz",
+                      checkpoint_every=2)
+    assert written == [2, 4, 5]
+
+    loaded, state = loopbp.load_checkpoint(tmp_path / "c.npz")
+    assert _same_parameters(loaded, net) and loaded.dtype == np.float32
+    assert loaded.rng.bit_generator.state == net.rng.bit_generator.state
+    assert (state.epochs_done, state.epochs, state.mini_batch_size, state.eta,
+            state.checkpoint_every) == (5, 5, 8, 1.5, 2)
+    assert state.optimizer.name == "sgd" and state.optimizer.hyperparameters == {"eta": 1.5}
+    assert state.progress is None
+    assert state.history.to_dict() == history.to_dict()
+    meta, _ = files.read(tmp_path / "c.npz")
+    assert meta["kind"] == "checkpoint"
+    # a checkpoint is also a network file
+    assert _same_parameters(loopbp.Network.load(tmp_path / "c.npz"), net)
+    assert [p.name for p in tmp_path.iterdir()] == ["c.npz"]  # no temporary files
+
+
+def test_optimizer_arrays_have_a_place(tmp_path):
+    """Optimizer state arrays (momentum, Adam to come) round-trip through a checkpoint."""
+    net = loopbp.Network(SIZES, seed=0)
+    velocity = {f"velocity_w{i}": np.full_like(w, 0.25) for i, w in enumerate(net.weights)}
+    state = training.Checkpoint(
+        epochs_done=0, epochs=3, mini_batch_size=4, eta=0.5, checkpoint_every=1,
+        history=loopbp.History(),
+        optimizer=training.OptimizerState("sgd", {"eta": 0.5, "momentum": 0.9}, velocity))
+    training.save_checkpoint(tmp_path / "c.npz", net, state)
+    _, back = loopbp.load_checkpoint(tmp_path / "c.npz")
+    assert back.optimizer.hyperparameters == {"eta": 0.5, "momentum": 0.9}
+    assert sorted(back.optimizer.arrays) == sorted(velocity)
+    for name, array in velocity.items():
+        assert np.array_equal(back.optimizer.arrays[name], array)
+
+
+def test_unknown_optimizer_and_newer_checkpoint_are_refused(tmp_path):
+    net = loopbp.Network(SIZES, seed=0)
+    state = training.Checkpoint(0, 1, 1, 1.0, 1, loopbp.History(),
+                                training.OptimizerState("adam", {}))
+    training.save_checkpoint(tmp_path / "adam.npz", net, state)
+    with pytest.raises(loopbp.NetworkFileError, match="adam"):
+        loopbp.load_checkpoint(tmp_path / "adam.npz")
+
+    state.optimizer = training.OptimizerState()
+    training.save_checkpoint(tmp_path / "ok.npz", net, state)
+    meta, arrays = files.read(tmp_path / "ok.npz")
+    meta["state"]["training"]["version"] = training.CHECKPOINT_VERSION + 1
+    files.write_atomic(tmp_path / "new.npz", meta, arrays)
+    with pytest.raises(loopbp.NetworkFileError, match="version"):
+        loopbp.load_checkpoint(tmp_path / "new.npz")
+    del meta["state"]["training"]["history"]
+    meta["state"]["training"]["version"] = 1
+    files.write_atomic(tmp_path / "broken.npz", meta, arrays)
+    with pytest.raises(loopbp.NetworkFileError, match="training state"):
+        loopbp.load_checkpoint(tmp_path / "broken.npz")
+
+
+def test_resume_refuses_what_does_not_fit(tmp_path):
+    X, y = _data()
+    path = tmp_path / "c.npz"
+    loopbp.Network(SIZES, seed=0).sgd(X, y, 1, 4, 1.0, progress=False, checkpoint=path)
+    with pytest.raises(ValueError, match="other data"):
+        loopbp.resume(path, X[:-1], y[:-1], epochs=2, progress=False)
+    with pytest.raises(ValueError, match="other data"):
+        loopbp.resume(path, X + 1e-9, y, epochs=2, progress=False)
+    with pytest.raises(ValueError, match="cannot resume"):
+        loopbp.Network([6, 4, 3], seed=0).sgd(X, y, 2, 4, 1.0, progress=False,
+                                              resume_from=path)
+    with pytest.raises(ValueError, match="cannot resume"):
+        loopbp.Network(SIZES, dtype=np.float32).sgd(X, y, 2, 4, 1.0, progress=False,
+                                                    resume_from=path)
+    plain = tmp_path / "net.npz"
+    loopbp.Network(SIZES).save(plain)
+    with pytest.raises(loopbp.NetworkFileError, match="not a checkpoint"):
+        loopbp.load_checkpoint(plain)
+    with pytest.raises(FileNotFoundError):
+        loopbp.load_checkpoint(tmp_path / "missing.npz")
+    with pytest.raises(ValueError, match="checkpoint_every"):
+        loopbp.Network(SIZES).sgd(X, y, 1, 4, 1.0, progress=False, checkpoint=path,
+                                  checkpoint_every=0)
+    with pytest.raises(TypeError, match="checkpoint"):
+        loopbp.Network(SIZES).sgd(X, y, 1, 4, 1.0, progress=False, checkpoint=3.5)
+
+
+def _stretches_of_one_batch(monkeypatch):
+    """Make every compiled call run one mini-batch, so a stop can land inside an epoch."""
+    monkeypatch.setattr(training, "ASSUMED_FLOPS", 1.0)
+    monkeypatch.setattr(training._Trainer, "_resize_calls", lambda self, batches, s: None)
+
+
+def _sigint_on_call(monkeypatch, calls: set[int]):
+    """Send this process a real SIGINT from inside the given compiled calls (1-based)."""
+    real = training.kernels.train_mini_batches
+    count = [0]
+
+    def wrapper(*args):
+        count[0] += 1
+        if count[0] in calls:
+            os.kill(os.getpid(), signal.SIGINT)  # handled when the call has returned
+        return real(*args)
+
+    monkeypatch.setattr(training.kernels, "train_mini_batches", wrapper)
+    return count
+
+
+@pytest.mark.skipif(signal.getsignal(signal.SIGINT) is not signal.default_int_handler,
+                    reason="needs Python's default SIGINT handler")
+def test_ctrl_c_inside_an_epoch_checkpoints_and_resumes_exactly(tmp_path, monkeypatch):
+    """Ctrl-C in epoch 2, mini-batch 3: the checkpoint records the place; resuming matches."""
+    X, y = _data()  # 57 rows, batches of 5: 12 mini-batches per epoch
+    straight = loopbp.Network(SIZES, seed=4)
+    straight.sgd(X, y, 3, 5, 2.0, progress=False)
+
+    _stretches_of_one_batch(monkeypatch)
+    count = _sigint_on_call(monkeypatch, {12 + 3})
+    path = tmp_path / "c.npz"
+    net = loopbp.Network(SIZES, seed=4)
+    history = net.sgd(X, y, 3, 5, 2.0, progress=False, checkpoint=path)
+    assert history.interrupted and len(history) == 1 and count[0] == 15
+    monkeypatch.undo()
+
+    loaded, state = loopbp.load_checkpoint(path)
+    assert _same_parameters(loaded, net)  # the checkpoint is the returned network
+    assert state.epochs_done == 1 and state.progress is not None
+    assert (state.progress.epoch, state.progress.next_batch) == (2, 3)
+    assert sorted(state.progress.order) == list(range(len(X)))
+    with pytest.raises(ValueError, match="mini_batch_size=5"):
+        loopbp.Network(SIZES).sgd(X, y, 3, 6, 2.0, progress=False, resume_from=path)
+
+    resumed, full = loopbp.resume(path, X, y, progress=False)
+    assert _same_parameters(resumed, straight)
+    assert [r.epoch for r in full] == [1, 2, 3] and not full.interrupted
+    assert resumed.rng.bit_generator.state == straight.rng.bit_generator.state
+
+
+def test_cli_checkpoint_and_resume_match_a_straight_run(tmp_path, capsys):
+    rng = np.random.default_rng(1)
+    X = rng.random((80, 5))
+    y = (X[:, 1] > 0.5).astype(int)
+    data = tmp_path / "data.npz"
+    np.savez(data, X_train=X[:60], y_train=y[:60], X_test=X[60:], y_test=y[60:])
+    common = ["train", "--data", str(data), "--sizes", "5", "4", "2", "--batch-size", "6",
+              "--eta", "2", "--quiet", "--seed", "7"]
+    assert cli.main([*common, "--epochs", "4", "--save", str(tmp_path / "straight.npz")]) == 0
+    ckpt = tmp_path / "ckpt.npz"
+    assert cli.main([*common, "--epochs", "4", "--checkpoint", str(ckpt),
+                     "--checkpoint-every", "2"]) == 0
+    assert cli.main([*common, "--epochs", "2", "--checkpoint", str(ckpt)]) == 0
+    assert loopbp.load_checkpoint(ckpt)[1].epochs_done == 2
+    capsys.readouterr()
+    assert cli.main(["train", "--data", str(data), "--resume", str(ckpt), "--epochs", "4",
+                     "--quiet", "--save", str(tmp_path / "resumed.npz")]) == 0
+    assert "resuming after epoch 2" in capsys.readouterr().out
+    assert _same_parameters(loopbp.Network.load(tmp_path / "resumed.npz"),
+                            loopbp.Network.load(tmp_path / "straight.npz"))
+    assert loopbp.load_checkpoint(ckpt)[1].epochs_done == 4  # checkpoints went on to PATH
+    # a resumed run keeps its network; other data is refused
+    assert cli.main(["train", "--data", str(data), "--resume", str(ckpt), "--sizes", "5",
+                     "9", "2", "--quiet"]) == 2
+    assert cli.main(["train", "--resume", str(ckpt), "--quiet"]) == 2  # digits: other data
+    assert cli.main(["train", "--data", str(data), "--resume", str(data), "--quiet"]) == 2
+    err = capsys.readouterr().err
+    assert "--sizes" in err and "not a loopbp network file" in err
