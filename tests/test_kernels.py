@@ -121,3 +121,29 @@ def test_large_feedforward_uses_chunks(rng):
     np.testing.assert_allclose(net.feedforward(X),
                                reference.feedforward(net.weights, net.biases, X)[-1],
                                rtol=1e-12)
+
+
+@pytest.mark.parametrize("n", [3, 10, 20])
+def test_serial_twins_agree_bitwise_with_parallel_kernels(rng, n):
+    """Small work runs the serial twins: they must give exactly the parallel results."""
+    sizes = [9, 7, 5]
+    X, Y = random_data(rng, n, sizes)
+    results = []
+    for chosen in (kernels, kernels.SERIAL):
+        net = loopbp.Network(sizes, seed=1)
+        weights, biases = net.parameters()
+        ws = loopbp.network.workspace(sizes, n, np.float64)
+        ws[0][0][:] = X
+        ws[1][:] = Y
+        weights_T = loopbp.network.typed_list([w.T.copy() for w in net.weights])
+        nabla_w = loopbp.network.typed_list([np.empty_like(w) for w in net.weights])
+        nabla_b = loopbp.network.typed_list([np.empty_like(b) for b in net.biases])
+        cost = chosen.backprop(weights, biases, weights_T, nabla_w, nabla_b, ws)
+        results.append([cost, *nabla_w, *nabla_b, *ws[0]])
+    for a, b in zip(*results):
+        assert np.array_equal(a, b)
+
+
+def test_small_work_picks_serial_twins_and_large_work_parallel():
+    assert loopbp.network.kernels_for([2, 2, 1], 1) is kernels.SERIAL
+    assert loopbp.network.kernels_for([1024, 1024, 1024], 256) is kernels

@@ -22,6 +22,7 @@ import glob
 import os
 import sys
 import threading
+import types
 
 import numba
 import numpy as np
@@ -112,3 +113,28 @@ def set_num_threads(n: int) -> None:
 def get_num_threads() -> int:
     """The number of threads loopbp's kernels use now."""
     return numba.get_num_threads()
+
+
+def serial_twins(namespace: dict, names: list[str]) -> types.SimpleNamespace:
+    """Serial copies of the parallel functions ``names`` defined in ``namespace``.
+
+    Each copy is compiled from the same source with ``parallel=False`` (so
+    ``prange`` runs as ``range``) and resolves the other ``names`` to their
+    copies, so a serial driver calls serial kernels all the way down.  For a
+    small network a parallel launch costs more than the work it shares out;
+    the caller picks the twin by the size of the work, never by the thread
+    count, so results stay bitwise identical for any number of threads.
+    Each copy has its own qualified name, hence its own on-disk cache entry.
+    """
+    twin_globals = dict(namespace)
+    twins = {}
+    for name in names:
+        py_func = namespace[name].py_func
+        copy = types.FunctionType(py_func.__code__, twin_globals, name, py_func.__defaults__,
+                                  py_func.__closure__)
+        copy.__qualname__ = f"{py_func.__qualname__}_serial"
+        copy.__module__ = py_func.__module__
+        copy.__doc__ = py_func.__doc__
+        twins[name] = serial(copy)
+    twin_globals.update(twins)
+    return types.SimpleNamespace(**twins)

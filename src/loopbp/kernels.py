@@ -36,6 +36,7 @@ from __future__ import annotations
 from numba import prange
 
 from ._jit import inline, kernel, serial
+from ._jit import serial_twins as _serial_twins
 from .activations import sigmoid, sigmoid_prime
 from .costs import quadratic_cost_derivative, quadratic_cost_term
 
@@ -182,6 +183,28 @@ def hidden_error(w_T, delta, a_prev, delta_prev):
                     delta_prev[x, k] = dC_da * sigmoid_prime(a_prev[x, k])  # eq I4, I2', M4
 
 
+@inline
+def _add_outer_4x4(dC_dw, j0, a_prev, x0, delta):
+    """Row-form register tile: ``dC_dw[j0+r, k] += Σ_c a_prev[x0+c, k] δ[x0+c, j0+r]``.
+
+    Four rows j of ``dC_dw`` take the contributions of four examples x in one
+    pass over k; the sixteen δ values stay in registers for the whole pass.
+    """
+    d00, d01, d02, d03 = delta[x0, j0], delta[x0 + 1, j0], delta[x0 + 2, j0], delta[x0 + 3, j0]
+    d10, d11 = delta[x0, j0 + 1], delta[x0 + 1, j0 + 1]
+    d12, d13 = delta[x0 + 2, j0 + 1], delta[x0 + 3, j0 + 1]
+    d20, d21 = delta[x0, j0 + 2], delta[x0 + 1, j0 + 2]
+    d22, d23 = delta[x0 + 2, j0 + 2], delta[x0 + 3, j0 + 2]
+    d30, d31 = delta[x0, j0 + 3], delta[x0 + 1, j0 + 3]
+    d32, d33 = delta[x0 + 2, j0 + 3], delta[x0 + 3, j0 + 3]
+    for k in range(a_prev.shape[1]):
+        a0, a1, a2, a3 = a_prev[x0, k], a_prev[x0 + 1, k], a_prev[x0 + 2, k], a_prev[x0 + 3, k]
+        dC_dw[j0, k] += a0 * d00 + a1 * d01 + a2 * d02 + a3 * d03  # eq I6, I1'', M5: a_k δ_j
+        dC_dw[j0 + 1, k] += a0 * d10 + a1 * d11 + a2 * d12 + a3 * d13  # eq I6, I1'', M5
+        dC_dw[j0 + 2, k] += a0 * d20 + a1 * d21 + a2 * d22 + a3 * d23  # eq I6, I1'', M5
+        dC_dw[j0 + 3, k] += a0 * d30 + a1 * d31 + a2 * d32 + a3 * d33  # eq I6, I1'', M5
+
+
 @kernel
 def gradients(delta, a_prev, dC_dw, dC_db, delta_T, a_prev_T):
     """Mean gradients: ``∂C/∂w_jk = (1/n) Σ_x a_k δ_j`` and ``∂C/∂b_j = (1/n) Σ_x δ_j``.
@@ -189,18 +212,14 @@ def gradients(delta, a_prev, dC_dw, dC_db, delta_T, a_prev_T):
     Index-form I6 with I1″ and I7 with I1‴; matrix-form M5 and M6; the mean
     over the rows is the mini-batch averaging of the matrix form's conclusion.
     ``delta_T`` and ``a_prev_T`` are scratch space for transposed copies, used
-    when the batch is large enough for the register tile to pay.
+    when the batch is large enough for the dot-product tile to pay.
     """
     n, n_out = delta.shape
     n_in = a_prev.shape[1]
     inv_n = 1 / n
-    for j in prange(n_out):
-        dC_db_j = delta.dtype.type(0)
-        for x in range(n):
-            dC_db_j += delta[x, j]  # eq I7, I1''', M6: ∂C/∂b_j = δ_j, summed over x
-        dC_db[j] = dC_db_j * inv_n  # eq avg: mean over the mini-batch
-
     if n >= TILED_GRADIENT_MIN_BATCH:
+        # Dot-product form: each dC_dw[j, k] is one sum over x, read along
+        # contiguous rows of the transposed δ and activations.
         transpose(delta, delta_T)
         transpose(a_prev, a_prev_T)
         tiles_k = (n_in + TILE - 1) // TILE
@@ -219,13 +238,32 @@ def gradients(delta, a_prev, dC_dw, dC_db, delta_T, a_prev_T):
                         for x in range(n):
                             dC_dw_jk += a_prev_T[k, x] * delta_T[j, x]  # eq I6, I1'', M5: a_k δ_j
                         dC_dw[j, k] = dC_dw_jk * inv_n  # eq avg: mean over the mini-batch
-    else:
-        # Row form for small batches: row j of dC_dw gathers a_k δ_j from each
-        # example in turn; the inner loop walks k along contiguous memory.
         for j in prange(n_out):
+            dC_db_j = delta.dtype.type(0)
+            for x in range(n):
+                dC_db_j += delta_T[j, x]  # eq I7, I1''', M6: ∂C/∂b_j = δ_j, summed over x
+            dC_db[j] = dC_db_j * inv_n  # eq avg: mean over the mini-batch
+        return
+    # Row form for small batches: rows j of dC_dw gather a_k δ_j from each
+    # example in turn (no transposes); the inner loop walks k contiguously.
+    whole = n - n % TILE  # examples handled four at a time
+    for t in prange((n_out + TILE - 1) // TILE):
+        j0 = t * TILE
+        j1 = min(j0 + TILE, n_out)
+        for j in range(j0, j1):
+            dC_db_j = delta.dtype.type(0)
+            for x in range(n):
+                dC_db_j += delta[x, j]  # eq I7, I1''', M6: ∂C/∂b_j = δ_j, summed over x
+            dC_db[j] = dC_db_j * inv_n  # eq avg: mean over the mini-batch
             for k in range(n_in):
                 dC_dw[j, k] = 0
-            for x in range(n):
+        x_rest = 0
+        if j1 - j0 == TILE:
+            for x0 in range(0, whole, TILE):
+                _add_outer_4x4(dC_dw, j0, a_prev, x0, delta)
+            x_rest = whole
+        for j in range(j0, j1):
+            for x in range(x_rest, n):
                 delta_j = delta[x, j]
                 for k in range(n_in):
                     dC_dw[j, k] += a_prev[x, k] * delta_j  # eq I6, I1'', M5: ∂C/∂w_jk = a_k δ_j
@@ -320,3 +358,11 @@ def train_mini_batches(weights, biases, X, Y, order, first, stop, eta,
             if i >= 1:
                 transpose(weights[i], weights_T[i])
     return cost_sum
+
+
+#: The same kernels and drivers compiled without threads, for work too small
+#: to share out (chosen by :func:`loopbp.network.kernels_for`).
+SERIAL = _serial_twins(globals(), [
+    "forward_layer", "output_error", "transpose", "hidden_error", "gradients", "sgd_update",
+    "feedforward", "backprop", "train_mini_batches",
+])

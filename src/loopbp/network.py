@@ -25,6 +25,17 @@ if TYPE_CHECKING:
 
 #: Rows fed forward at a time by :meth:`Network.feedforward` (bounds its buffers).
 FEEDFORWARD_CHUNK = 1024
+#: Floating-point operations per mini-batch (forward and backward) from which
+#: the parallel kernels pay for their thread launches; below it the serial
+#: twins run.  The choice depends on the work only, never on the thread count,
+#: so results are bitwise the same for any number of threads.
+PARALLEL_MIN_FLOPS = 2_000_000
+
+
+def kernels_for(sizes: Sequence[int], rows: int):
+    """The kernel set for ``rows`` examples at a time: :mod:`loopbp.kernels` or its serial twins."""
+    flops = 6 * rows * sum(n_in * n_out for n_in, n_out in pairwise(sizes))
+    return kernels if flops >= PARALLEL_MIN_FLOPS else kernels.SERIAL
 
 
 def typed_list(arrays: Sequence[np.ndarray]) -> List:
@@ -143,7 +154,7 @@ class Network:
         rows = min(X.shape[0], FEEDFORWARD_CHUNK)
         acts = typed_list([np.empty((rows, s), self.dtype) for s in self.sizes[:-1]])
         with parallel_guard():
-            kernels.feedforward(weights, biases, X, out, acts)
+            kernels_for(self.sizes, 3 * rows).feedforward(weights, biases, X, out, acts)
         return out[0] if single else out
 
     def _prepare(self, X: Any, Y: Any) -> tuple[np.ndarray, np.ndarray]:
@@ -186,8 +197,8 @@ class Network:
         ws[0][0][:] = X
         ws[1][:] = Y
         with parallel_guard():
-            cost = kernels.backprop(weights, biases, weights_T, typed_list(nabla_w),
-                                    typed_list(nabla_b), ws)
+            cost = kernels_for(self.sizes, X.shape[0]).backprop(
+                weights, biases, weights_T, typed_list(nabla_w), typed_list(nabla_b), ws)
         return nabla_w, nabla_b, float(cost)
 
     def evaluate(self, X: Any, y: Any) -> int:
