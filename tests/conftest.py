@@ -17,3 +17,20 @@ def random_data(rng: np.random.Generator, n: int, sizes: list[int],
     X = rng.random((n, sizes[0])).astype(dtype)
     Y = rng.random((n, sizes[-1])).astype(dtype)
     return X, Y
+
+
+def wrap_training_kernel(monkeypatch: pytest.MonkeyPatch, wrap) -> None:
+    """Make ``sgd`` call ``wrap(real)`` instead of the compiled ``train_mini_batches``.
+
+    ``real`` is the kernel ``sgd`` would have used (parallel or serial twin);
+    ``wrap`` returns a function with the same arguments.
+    """
+    from types import SimpleNamespace
+
+    from loopbp import training
+
+    real_for = training.kernels_for
+    monkeypatch.setattr(
+        training, "kernels_for",
+        lambda sizes, rows: SimpleNamespace(
+            train_mini_batches=wrap(real_for(sizes, rows).train_mini_batches)))

@@ -11,6 +11,7 @@ import signal
 
 import numpy as np
 import pytest
+from conftest import wrap_training_kernel
 
 import loopbp
 from loopbp import cli, files, training
@@ -172,16 +173,17 @@ def _stretches_of_one_batch(monkeypatch):
 
 def _sigint_on_call(monkeypatch, calls: set[int]):
     """Send this process a real SIGINT from inside the given compiled calls (1-based)."""
-    real = training.kernels.train_mini_batches
     count = [0]
 
-    def wrapper(*args):
-        count[0] += 1
-        if count[0] in calls:
-            os.kill(os.getpid(), signal.SIGINT)  # handled when the call has returned
-        return real(*args)
+    def wrap(real):
+        def wrapper(*args):
+            count[0] += 1
+            if count[0] in calls:
+                os.kill(os.getpid(), signal.SIGINT)  # handled when the call has returned
+            return real(*args)
+        return wrapper
 
-    monkeypatch.setattr(training.kernels, "train_mini_batches", wrapper)
+    wrap_training_kernel(monkeypatch, wrap)
     return count
 
 

@@ -70,8 +70,9 @@ import numpy as np
 from tqdm.auto import tqdm
 
 from . import _validation as check
-from . import files, kernels
+from . import files
 from ._jit import get_num_threads, parallel_guard, set_num_threads
+from .network import kernels_for
 
 if TYPE_CHECKING:
     from .network import Network
@@ -514,6 +515,8 @@ class _Trainer:
         self.weights_T = typed_list([np.zeros(w.shape[::-1], net.dtype) for w in net.weights])
         self.nabla_w = typed_list([np.zeros_like(w) for w in net.weights])
         self.nabla_b = typed_list([np.zeros_like(b) for b in net.biases])
+        #: :mod:`loopbp.kernels` or its serial twins, by the work per mini-batch
+        self.kernels = kernels_for(net.sizes, self.batch_size)
         self.saved_w = [np.empty_like(w) for w in net.weights]
         self.saved_b = [np.empty_like(b) for b in net.biases]
         work = 6 * self.batch_size * sum(a * b for a, b in zip(net.sizes, net.sizes[1:]))
@@ -543,7 +546,7 @@ class _Trainer:
                 dest[...] = src
             call_started = time.perf_counter()
             with parallel_guard():
-                cost = kernels.train_mini_batches(
+                cost = self.kernels.train_mini_batches(
                     weights, biases, self.X, self.Y, order, first, stop_at, self.eta,
                     self.weights_T, self.nabla_w, self.nabla_b, self.ws_full, self.ws_tail)
             if not (math.isfinite(cost) and _all_finite(net.weights)
