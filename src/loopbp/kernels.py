@@ -50,24 +50,38 @@ TRANSPOSE_BLOCK = 32
 
 
 @inline
-def _sum_4x4(p, p0, q, q0):
-    """The register tile: ``s[4r + c] = Σ_i p[p0 + r, i] q[q0 + c, i]`` for r, c in 0..3.
+def _tile_rows(first, count):
+    """Four row indices from ``first``, repeating the last row (``count - 1``) past the end.
+
+    A tile that hangs over the edge of a matrix thus computes a few sums twice
+    and its caller stores only the real ones; every output is computed by the
+    same tile code, whatever its position.
+    """
+    last = count - 1
+    return first, min(first + 1, last), min(first + 2, last), min(first + 3, last)
+
+
+@inline
+def _sum_4x4(p, p_rows, q, q_rows):
+    """The register tile: ``s[4r + c] = Σ_i p[p_rows[r], i] q[q_rows[c], i]`` for r, c in 0..3.
 
     Both operands are read along their last, contiguous axis; the sixteen
     accumulators stay in registers for the whole pass over ``i``.
     """
+    p0, p1, p2, p3 = p_rows
+    q0, q1, q2, q3 = q_rows
     zero = p.dtype.type(0)
     s00 = s01 = s02 = s03 = s10 = s11 = s12 = s13 = zero
     s20 = s21 = s22 = s23 = s30 = s31 = s32 = s33 = zero
     for i in range(p.shape[1]):
         p0i = p[p0, i]
-        p1i = p[p0 + 1, i]
-        p2i = p[p0 + 2, i]
-        p3i = p[p0 + 3, i]
+        p1i = p[p1, i]
+        p2i = p[p2, i]
+        p3i = p[p3, i]
         q0i = q[q0, i]
-        q1i = q[q0 + 1, i]
-        q2i = q[q0 + 2, i]
-        q3i = q[q0 + 3, i]
+        q1i = q[q1, i]
+        q2i = q[q2, i]
+        q3i = q[q3, i]
         s00 += p0i * q0i
         s01 += p0i * q1i
         s02 += p0i * q2i
@@ -94,25 +108,17 @@ def forward_layer(w, b, a_prev, a):
 
     ``a[x, j] = σ(Σ_k w[j, k] a_prev[x, k] + b[j])``.
     """
-    n, n_in = a_prev.shape
+    n = a_prev.shape[0]
     n_out = w.shape[0]
     tiles_j = (n_out + TILE - 1) // TILE
     for t in prange(((n + TILE - 1) // TILE) * tiles_j):
         x0 = (t // tiles_j) * TILE
         j0 = (t % tiles_j) * TILE
-        if x0 + TILE <= n and j0 + TILE <= n_out:
-            s = _sum_4x4(w, j0, a_prev, x0)  # s[4r + c] = Σ_k w[j0+r, k] a_prev[x0+c, k]
-            for r in range(TILE):
-                for c in range(TILE):
-                    z = s[TILE * r + c] + b[j0 + r]  # eq I1, M1: z_j = Σ_k w_jk a_k + b_j
-                    a[x0 + c, j0 + r] = sigmoid(z)  # eq I2, M2: a_j = σ(z_j)
-        else:
-            for x in range(x0, min(x0 + TILE, n)):
-                for j in range(j0, min(j0 + TILE, n_out)):
-                    z = b[j]
-                    for k in range(n_in):
-                        z += w[j, k] * a_prev[x, k]  # eq I1, M1: z_j = Σ_k w_jk a_k + b_j
-                    a[x, j] = sigmoid(z)  # eq I2, M2: a_j = σ(z_j)
+        s = _sum_4x4(w, _tile_rows(j0, n_out), a_prev, _tile_rows(x0, n))
+        for r in range(min(TILE, n_out - j0)):  # s[4r + c] = Σ_k w[j0+r, k] a_prev[x0+c, k]
+            for c in range(min(TILE, n - x0)):
+                z = s[TILE * r + c] + b[j0 + r]  # eq I1, M1: z_j = Σ_k w_jk a_k + b_j
+                a[x0 + c, j0 + r] = sigmoid(z)  # eq I2, M2: a_j = σ(z_j)
 
 
 @serial
@@ -161,26 +167,18 @@ def hidden_error(w_T, delta, a_prev, delta_prev):
     ``w_T`` is the layer's weight matrix transposed (see :func:`transpose`), so
     the sum over ``j`` walks contiguous memory.
     """
-    n, n_out = delta.shape
+    n = delta.shape[0]
     n_in = w_T.shape[0]
     tiles_k = (n_in + TILE - 1) // TILE
     for t in prange(((n + TILE - 1) // TILE) * tiles_k):
         x0 = (t // tiles_k) * TILE
         k0 = (t % tiles_k) * TILE
-        if x0 + TILE <= n and k0 + TILE <= n_in:
-            s = _sum_4x4(w_T, k0, delta, x0)  # s[4r + c] = Σ_j w[j, k0+r] delta[x0+c, j]
-            for r in range(TILE):
-                for c in range(TILE):
-                    dC_da = s[TILE * r + c]  # eq I5, I1', M4: ∂C/∂a_k = Σ_j w_jk δ_j
-                    x, k = x0 + c, k0 + r
-                    delta_prev[x, k] = dC_da * sigmoid_prime(a_prev[x, k])  # eq I4, I2', M4
-        else:
-            for x in range(x0, min(x0 + TILE, n)):
-                for k in range(k0, min(k0 + TILE, n_in)):
-                    dC_da = delta.dtype.type(0)
-                    for j in range(n_out):
-                        dC_da += w_T[k, j] * delta[x, j]  # eq I5, I1', M4: ∂C/∂a_k = Σ_j w_jk δ_j
-                    delta_prev[x, k] = dC_da * sigmoid_prime(a_prev[x, k])  # eq I4, I2', M4
+        s = _sum_4x4(w_T, _tile_rows(k0, n_in), delta, _tile_rows(x0, n))
+        for r in range(min(TILE, n_in - k0)):  # s[4r + c] = Σ_j w[j, k0+r] delta[x0+c, j]
+            for c in range(min(TILE, n - x0)):
+                dC_da = s[TILE * r + c]  # eq I5, I1', M4: ∂C/∂a_k = Σ_j w_jk δ_j
+                x, k = x0 + c, k0 + r
+                delta_prev[x, k] = dC_da * sigmoid_prime(a_prev[x, k])  # eq I4, I2', M4
 
 
 @inline
@@ -226,18 +224,10 @@ def gradients(delta, a_prev, dC_dw, dC_db, delta_T, a_prev_T):
         for t in prange(((n_out + TILE - 1) // TILE) * tiles_k):
             j0 = (t // tiles_k) * TILE
             k0 = (t % tiles_k) * TILE
-            if j0 + TILE <= n_out and k0 + TILE <= n_in:
-                s = _sum_4x4(delta_T, j0, a_prev_T, k0)  # s[4r + c] = Σ_x δ[x, j0+r] a[x, k0+c]
-                for r in range(TILE):
-                    for c in range(TILE):
-                        dC_dw[j0 + r, k0 + c] = s[TILE * r + c] * inv_n  # eq I6, I1'', M5, avg
-            else:
-                for j in range(j0, min(j0 + TILE, n_out)):
-                    for k in range(k0, min(k0 + TILE, n_in)):
-                        dC_dw_jk = delta.dtype.type(0)
-                        for x in range(n):
-                            dC_dw_jk += a_prev_T[k, x] * delta_T[j, x]  # eq I6, I1'', M5: a_k δ_j
-                        dC_dw[j, k] = dC_dw_jk * inv_n  # eq avg: mean over the mini-batch
+            s = _sum_4x4(delta_T, _tile_rows(j0, n_out), a_prev_T, _tile_rows(k0, n_in))
+            for r in range(min(TILE, n_out - j0)):  # s[4r + c] = Σ_x δ[x, j0+r] a[x, k0+c]
+                for c in range(min(TILE, n_in - k0)):
+                    dC_dw[j0 + r, k0 + c] = s[TILE * r + c] * inv_n  # eq I6, I1'', M5, avg
         for j in prange(n_out):
             dC_db_j = delta.dtype.type(0)
             for x in range(n):
