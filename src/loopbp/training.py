@@ -386,6 +386,10 @@ def _train(net: Network, X: Any, Y: Any, epochs: int, mini_batch_size: int, eta:
         raise TypeError(f"checkpoint must be a path, got {type(checkpoint).__name__}")
     checkpoint_every = check.check_int(checkpoint_every, "checkpoint_every", minimum=1)
 
+    net.parameters()  # refuses parameters of the wrong shape
+    if not (_all_finite(net.weights) and _all_finite(net.biases)):
+        raise ValueError("the network's parameters contain NaN or infinity; training would "
+                         "only spread them")
     fingerprint = _fingerprint(X, Y) if (checkpoint is not None or start is not None) else None
     history = History()
     done, resume_at = 0, None
