@@ -135,6 +135,8 @@ def read(path: str | os.PathLike) -> tuple[dict[str, Any], dict[str, np.ndarray]
     """
     path = Path(path)
     where = repr(str(path))
+    if path.is_dir():
+        raise NetworkFileError(f"{where} is a folder, not a loopbp network file")
     if not path.is_file():
         raise FileNotFoundError(f"no loopbp network file at {where}")
     foreign = (f"{where} is not a loopbp network file (not a zip/npz archive; "
