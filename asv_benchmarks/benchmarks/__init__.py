@@ -1,0 +1,1 @@
+"""asv benchmarks for loopbp (see ``asv_benchmarks/README.md``)."""
