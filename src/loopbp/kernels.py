@@ -27,8 +27,11 @@ element is summed by one thread in a fixed order, so results are bitwise
 identical for any thread count.  The sums ``Σ_k w_jk a_k`` are computed in
 *register tiles* (:func:`_sum_4x4`): sixteen plain sums, one per pair of 4
 rows × 4 rows, accumulated together in one pass over the summed index so each
-value loaded from memory feeds four multiply-adds.  Rows that do not fill a
-tile take the plain loop, which is the equation written out once more.
+value loaded from memory feeds four multiply-adds.  The summed index is walked
+in blocks that stay in cache (:func:`_sums_for_columns`); tiles that hang over
+the edge of a matrix repeat its last row and store only the real sums.  For
+small mini-batches the weight gradient uses a row form instead
+(:func:`_add_outer_4x4`), which needs no transposed copies.
 """
 
 from __future__ import annotations
@@ -44,9 +47,13 @@ from .costs import quadratic_cost_derivative, quadratic_cost_term
 TILE = 4
 #: From this batch size on, weight gradients use the register tile on
 #: transposed copies; below it, the row form (fewer passes, no transposes).
-TILED_GRADIENT_MIN_BATCH = 16
+TILED_GRADIENT_MIN_BATCH = 128
 #: Square block edge for the cache-friendly transpose.
 TRANSPOSE_BLOCK = 32
+#: Entries of the summed index per pass of the register tiles.
+SUM_BLOCK = 512
+#: Rows of the left operand one task of a tiled sum works on (four tiles).
+PANEL = 16
 
 
 @inline
@@ -62,26 +69,23 @@ def _tile_rows(first, count):
 
 
 @inline
-def _sum_4x4(p, p_rows, q, q_rows):
-    """The register tile: ``s[4r + c] = Σ_i p[p_rows[r], i] q[q_rows[c], i]`` for r, c in 0..3.
+def _sum_4x4(p, p_rows, q, q_rows, i0, i1):
+    """The register tile: ``s[4r + c] = Σ_i p[p_rows[r], i] q[q_rows[c], i]``, i in [i0, i1).
 
     Both operands are read along their last, contiguous axis; the sixteen
-    accumulators stay in registers for the whole pass over ``i``.
+    accumulators stay in registers for the whole pass over ``i``, so each
+    value loaded feeds four multiply-adds.
     """
-    p0, p1, p2, p3 = p_rows
-    q0, q1, q2, q3 = q_rows
+    p0, p1, p2, p3 = (p[p_rows[0], i0:i1], p[p_rows[1], i0:i1],
+                      p[p_rows[2], i0:i1], p[p_rows[3], i0:i1])
+    q0, q1, q2, q3 = (q[q_rows[0], i0:i1], q[q_rows[1], i0:i1],
+                      q[q_rows[2], i0:i1], q[q_rows[3], i0:i1])
     zero = p.dtype.type(0)
     s00 = s01 = s02 = s03 = s10 = s11 = s12 = s13 = zero
     s20 = s21 = s22 = s23 = s30 = s31 = s32 = s33 = zero
-    for i in range(p.shape[1]):
-        p0i = p[p0, i]
-        p1i = p[p1, i]
-        p2i = p[p2, i]
-        p3i = p[p3, i]
-        q0i = q[q0, i]
-        q1i = q[q1, i]
-        q2i = q[q2, i]
-        q3i = q[q3, i]
+    for i in range(i1 - i0):
+        p0i, p1i, p2i, p3i = p0[i], p1[i], p2[i], p3[i]
+        q0i, q1i, q2i, q3i = q0[i], q1[i], q2[i], q3[i]
         s00 += p0i * q0i
         s01 += p0i * q1i
         s02 += p0i * q2i
@@ -102,6 +106,34 @@ def _sum_4x4(p, p_rows, q, q_rows):
             s20, s21, s22, s23, s30, s31, s32, s33)
 
 
+@inline
+def _sums_for_columns(p, p0, q, out):
+    """``out[x, r] = Σ_i p[r, i] q[x, i]`` for every row x of ``q`` and rows r of one panel of ``p``.
+
+    The panel is the :data:`PANEL` rows of ``p`` from ``p0``.  The summed
+    index is taken in blocks of :data:`SUM_BLOCK`; within a block, each tile
+    of four ``q`` rows is read once from memory and then met by every
+    four-row tile of the panel while it sits in the first-level cache.  Each
+    output adds its block sums in block order, so the result does not depend
+    on which thread computes it.
+    """
+    n_q, n_i = q.shape
+    n_p = p.shape[0]
+    p1 = min(p0 + PANEL, n_p)
+    for x in range(n_q):
+        for r in range(p0, p1):
+            out[x, r] = 0
+    for i0 in range(0, n_i, SUM_BLOCK):
+        i1 = min(i0 + SUM_BLOCK, n_i)
+        for x0 in range(0, n_q, TILE):
+            q_rows = _tile_rows(x0, n_q)
+            for r0 in range(p0, p1, TILE):
+                s = _sum_4x4(p, _tile_rows(r0, n_p), q, q_rows, i0, i1)
+                for r in range(min(TILE, p1 - r0)):
+                    for c in range(min(TILE, n_q - x0)):
+                        out[x0 + c, r0 + r] += s[TILE * r + c]
+
+
 @kernel
 def forward_layer(w, b, a_prev, a):
     """Feed one layer forward: equations I1/M1 and I2/M2 for every example.
@@ -110,15 +142,13 @@ def forward_layer(w, b, a_prev, a):
     """
     n = a_prev.shape[0]
     n_out = w.shape[0]
-    tiles_j = (n_out + TILE - 1) // TILE
-    for t in prange(((n + TILE - 1) // TILE) * tiles_j):
-        x0 = (t // tiles_j) * TILE
-        j0 = (t % tiles_j) * TILE
-        s = _sum_4x4(w, _tile_rows(j0, n_out), a_prev, _tile_rows(x0, n))
-        for r in range(min(TILE, n_out - j0)):  # s[4r + c] = Σ_k w[j0+r, k] a_prev[x0+c, k]
-            for c in range(min(TILE, n - x0)):
-                z = s[TILE * r + c] + b[j0 + r]  # eq I1, M1: z_j = Σ_k w_jk a_k + b_j
-                a[x0 + c, j0 + r] = sigmoid(z)  # eq I2, M2: a_j = σ(z_j)
+    for t in prange((n_out + PANEL - 1) // PANEL):  # a panel of neurons j per task
+        j0 = t * PANEL
+        _sums_for_columns(w, j0, a_prev, a)  # a[x, j] ← Σ_k w[j, k] a_prev[x, k]
+        for x in range(n):
+            for j in range(j0, min(j0 + PANEL, n_out)):
+                z = a[x, j] + b[j]  # eq I1, M1: z_j = Σ_k w_jk a_k + b_j
+                a[x, j] = sigmoid(z)  # eq I2, M2: a_j = σ(z_j)
 
 
 @serial
@@ -169,15 +199,12 @@ def hidden_error(w_T, delta, a_prev, delta_prev):
     """
     n = delta.shape[0]
     n_in = w_T.shape[0]
-    tiles_k = (n_in + TILE - 1) // TILE
-    for t in prange(((n + TILE - 1) // TILE) * tiles_k):
-        x0 = (t // tiles_k) * TILE
-        k0 = (t % tiles_k) * TILE
-        s = _sum_4x4(w_T, _tile_rows(k0, n_in), delta, _tile_rows(x0, n))
-        for r in range(min(TILE, n_in - k0)):  # s[4r + c] = Σ_j w[j, k0+r] delta[x0+c, j]
-            for c in range(min(TILE, n - x0)):
-                dC_da = s[TILE * r + c]  # eq I5, I1', M4: ∂C/∂a_k = Σ_j w_jk δ_j
-                x, k = x0 + c, k0 + r
+    for t in prange((n_in + PANEL - 1) // PANEL):  # a panel of sending neurons k per task
+        k0 = t * PANEL
+        _sums_for_columns(w_T, k0, delta, delta_prev)  # δ_prev[x, k] ← Σ_j w[j, k] δ[x, j]
+        for x in range(n):
+            for k in range(k0, min(k0 + PANEL, n_in)):
+                dC_da = delta_prev[x, k]  # eq I5, I1', M4: ∂C/∂a_k = Σ_j w_jk δ_j
                 delta_prev[x, k] = dC_da * sigmoid_prime(a_prev[x, k])  # eq I4, I2', M4
 
 
@@ -220,14 +247,12 @@ def gradients(delta, a_prev, dC_dw, dC_db, delta_T, a_prev_T):
         # contiguous rows of the transposed δ and activations.
         transpose(delta, delta_T)
         transpose(a_prev, a_prev_T)
-        tiles_k = (n_in + TILE - 1) // TILE
-        for t in prange(((n_out + TILE - 1) // TILE) * tiles_k):
-            j0 = (t // tiles_k) * TILE
-            k0 = (t % tiles_k) * TILE
-            s = _sum_4x4(delta_T, _tile_rows(j0, n_out), a_prev_T, _tile_rows(k0, n_in))
-            for r in range(min(TILE, n_out - j0)):  # s[4r + c] = Σ_x δ[x, j0+r] a[x, k0+c]
-                for c in range(min(TILE, n_in - k0)):
-                    dC_dw[j0 + r, k0 + c] = s[TILE * r + c] * inv_n  # eq I6, I1'', M5, avg
+        for t in prange((n_in + PANEL - 1) // PANEL):  # a panel of sending neurons k per task
+            k0 = t * PANEL
+            _sums_for_columns(a_prev_T, k0, delta_T, dC_dw)  # dC_dw[j, k] ← Σ_x a_k δ_j
+            for j in range(n_out):
+                for k in range(k0, min(k0 + PANEL, n_in)):
+                    dC_dw[j, k] *= inv_n  # eq I6, I1'', M5, avg: (1/n) Σ_x a_k δ_j
         for j in prange(n_out):
             dC_db_j = delta.dtype.type(0)
             for x in range(n):
