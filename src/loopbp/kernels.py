@@ -108,7 +108,7 @@ def _sum_4x4(p, p_rows, q, q_rows, i0, i1):
 
 @inline
 def _sums_for_columns(p, p0, q, out):
-    """``out[x, r] = Σ_i p[r, i] q[x, i]`` for every row x of ``q`` and rows r of one panel of ``p``.
+    """``out[x, r] = Σ_i p[r, i] q[x, i]`` for each row x of ``q``, rows r of a panel of ``p``.
 
     The panel is the :data:`PANEL` rows of ``p`` from ``p0``.  The summed
     index is taken in blocks of :data:`SUM_BLOCK`; within a block, each tile
