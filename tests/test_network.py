@@ -99,17 +99,20 @@ def test_zero_epochs_changes_nothing(rng):
 
 
 def test_training_is_bitwise_identical_for_one_and_two_threads(rng):
-    sizes = [40, 24, 24, 10]
-    X, Y = random_data(rng, 200, sizes)
+    sizes = [100, 80, 60, 10]
+    X, Y = random_data(rng, 300, sizes)
+    batches = (40, 130)  # the row-form and the tiled weight gradient
+    for batch in batches:  # both sizes run the parallel kernels, not the serial twins
+        assert loopbp.network.kernels_for(sizes, batch) is loopbp.kernels
     results = []
     for threads in (1, 2):
-        for batch in (8, 32):  # the row-form and the tiled weight gradient
+        for batch in batches:
             net = loopbp.Network(sizes, seed=5)
             net.sgd(X, Y, 2, batch, 0.5, progress=False, n_threads=threads)
-            results.append((threads, batch, net.weights + net.biases, net.feedforward(X)))
-    for one, two in zip(results[:2], results[2:]):
-        for a, b in zip(one[2] + [one[3]], two[2] + [two[3]]):
-            assert np.array_equal(a, b), f"batch {one[1]}: 1 and 2 threads differ"
+            results.append((batch, [*net.weights, *net.biases, net.feedforward(X)]))
+    for (batch, one), (_, two) in zip(results[:2], results[2:]):
+        for a, b in zip(one, two):
+            assert np.array_equal(a, b), f"batch {batch}: 1 and 2 threads differ"
 
 
 def test_thread_count_is_restored_after_sgd(rng):
