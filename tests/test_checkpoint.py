@@ -243,5 +243,7 @@ def test_cli_checkpoint_and_resume_match_a_straight_run(tmp_path, capsys):
                      "9", "2", "--quiet"]) == 2
     assert cli.main(["train", "--resume", str(ckpt), "--quiet"]) == 2  # digits: other data
     assert cli.main(["train", "--data", str(data), "--resume", str(data), "--quiet"]) == 2
+    assert cli.main(["train", "--data", str(data), "--checkpoint-every", "2", "--quiet"]) == 2
     err = capsys.readouterr().err
     assert "--sizes" in err and "not a loopbp network file" in err
+    assert "--checkpoint-every needs --checkpoint" in err

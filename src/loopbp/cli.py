@@ -118,6 +118,8 @@ def train(args: argparse.Namespace) -> int:
     data = datasets.load_npz(args.data) if args.data else datasets.load_digits()
     n_classes = int(max(data["y_train"].max(), data["y_test"].max())) + 1
     checkpoint, every = args.checkpoint, args.checkpoint_every
+    if every is not None and not (checkpoint or args.resume):
+        return _fail("--checkpoint-every needs --checkpoint PATH (or --resume PATH)")
     try:
         if args.resume:
             net, state = load_checkpoint(args.resume)

@@ -335,7 +335,20 @@ def load_checkpoint(path: str | os.PathLike) -> tuple[Network, Checkpoint]:
 
 
 def save_checkpoint(path: str | os.PathLike, net: Network, state: Checkpoint) -> None:
-    """Write ``net`` and the training ``state`` to ``path`` atomically (see the module notes)."""
+    """Write ``net`` and the training ``state`` to ``path`` atomically.
+
+    :func:`sgd` calls this; it is public for tools that build checkpoints of
+    their own (an optimizer with state puts its arrays in ``state.optimizer``).
+
+    Parameters
+    ----------
+    path : path
+        The checkpoint file; replaced atomically (:func:`loopbp.files.write_atomic`).
+    net : Network
+        Parameters and generator state to store.
+    state : Checkpoint
+        The training state (layout in the module notes of :mod:`loopbp.training`).
+    """
     meta, arrays = net._file_contents()
     meta["kind"] = "checkpoint"
     progress = None
