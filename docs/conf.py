@@ -47,6 +47,7 @@ html_theme = "furo"
 html_title = f"loopbp {release}"
 html_show_sourcelink = False
 html_theme_options = {"navigation_with_keys": True}
+smartquotes_action = "qe"  # keep "--option" as typed; curly quotes and ellipses only
 pygments_style = "default"
 pygments_dark_style = "monokai"
 

@@ -185,13 +185,12 @@ def draw(rows: list[dict], where: str) -> None:
     plt.close(fig)
 
 
-def write_table(rows: list[dict], where: str) -> None:
+def write_table(rows: list[dict]) -> None:
     with open(TABLE, "w", newline="", encoding="utf-8") as f:
         writer = csv.writer(f)
         writer.writerow(["work", "network", "peer", "peer time / loopbp time"])
         for r in rows:
             writer.writerow([r["work"], r["sizes"], r["peer"], f"{r['ratio']:.3g}"])
-        writer.writerow(["source: " + where, "", "", ""])
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -215,7 +214,7 @@ def main(argv: list[str] | None = None) -> int:
     if not rows:
         sys.exit("no loopbp-versus-peer numbers found")
     draw(rows, where)
-    write_table(rows, where)
+    write_table(rows)
     print(f"wrote {IMAGE.relative_to(ROOT)} and {TABLE.relative_to(ROOT)} ({where})")
     return 0
 

@@ -290,8 +290,9 @@ class Concordance(_RstDirective):
             matrix_no = eq.number if eq.form == "matrix" else ""
             if eq.form == "training":
                 matrix_no = "conclusion" if eq.tag == "avg" else ""
-            rst += [f"   * - {index_no}",
-                    f"     - {matrix_no}",
+            # A leading backslash keeps "(1)" from being read as a numbered list.
+            rst += [f"   * - \\{index_no}" if index_no else "   * -",
+                    f"     - \\{matrix_no}" if matrix_no else "     -",
                     f"     - :ref:`{eq.tag} <{tag_slug(eq.tag)}>`",
                     f"     - :math:`{eq.latex}`",
                     "     - " + ", ".join(f":ref:`{t} <{tag_slug(t)}>`" for t in shared),
