@@ -220,6 +220,29 @@ def test_worked_example_shows_the_data_file(site):
         assert f"{value:.6g}" in shown, f"{name} = {value:.6g} is not on the page"
 
 
+def test_build_fails_when_a_marker_disappears(tmp_path):
+    """Removing the marker of an equation from the kernels stops the docs build."""
+    if importlib.util.find_spec("sphinx") is None:
+        pytest.skip("the docs extra is not installed (sphinx missing)")
+    kernels = (ROOT / "src" / "loopbp" / "kernels.py").read_text(encoding="utf-8")
+    stripped = re.sub(r"#\s*eq\s+I3:", "# was:", kernels)
+    assert stripped != kernels
+    (tmp_path / "src" / "loopbp").mkdir(parents=True)
+    (tmp_path / "src" / "loopbp" / "kernels.py").write_text(stripped, encoding="utf-8")
+    docs = tmp_path / "docs"
+    docs.mkdir()
+    (docs / "conf.py").write_text(
+        f"import sys\nsys.path.insert(0, {str(DOCS / '_ext')!r})\nextensions = ['eqcode']\n",
+        encoding="utf-8")
+    (docs / "index.rst").write_text("Page\n====\n\n.. eq-code:: I3\n", encoding="utf-8")
+    result = subprocess.run(
+        [sys.executable, "-m", "sphinx", "-W", "-q", "-b", "html", str(docs),
+         str(tmp_path / "html")], capture_output=True, text=True, timeout=300,
+        stdin=subprocess.DEVNULL)
+    assert result.returncode != 0
+    assert "carries a marker for 'I3'" in result.stdout + result.stderr
+
+
 # --- the browser check -------------------------------------------------------------
 
 
