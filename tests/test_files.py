@@ -250,6 +250,7 @@ def test_a_crash_during_save_keeps_the_old_file(saved, tmp_path, monkeypatch, wh
     assert _same(loopbp.Network.load(path), newer)
 
 
+@pytest.mark.slow
 def test_killing_a_process_while_it_saves_never_damages_the_file(tmp_path):
     """SIGKILL at a random moment of a save loop: the file always loads, old or new."""
     path = tmp_path / "big.npz"
