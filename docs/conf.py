@@ -109,4 +109,5 @@ def _start_katex_server(cls, rundir, timeout):
         time.sleep(0.01)
 
 
-sphinxcontrib.katex.KaTeXServer.start_server_process = classmethod(_start_katex_server)
+if hasattr(sphinxcontrib.katex, "KaTeXServer"):
+    sphinxcontrib.katex.KaTeXServer.start_server_process = classmethod(_start_katex_server)
