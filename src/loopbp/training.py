@@ -434,6 +434,7 @@ def _train(net: Network, X: Any, Y: Any, epochs: int, mini_batch_size: int, eta:
     bar = tqdm(total=remaining * X.shape[0], unit="ex", unit_scale=True, disable=not progress,
                desc="training", dynamic_ncols=True, leave=True)
     stop = _StopRequest()
+    saved_on_stop = False
     try:
         if n_threads is not None:
             set_num_threads(n_threads)
@@ -445,6 +446,7 @@ def _train(net: Network, X: Any, Y: Any, epochs: int, mini_batch_size: int, eta:
                     history.interrupted = True
                     if checkpoint is not None:
                         write(trainer.progress)
+                        saved_on_stop = True
                     break
                 if test_data is not None:
                     record.test_correct = net.evaluate(X_test, y_test)
@@ -457,6 +459,7 @@ def _train(net: Network, X: Any, Y: Any, epochs: int, mini_batch_size: int, eta:
                 if checkpoint is not None and (epoch % checkpoint_every == 0 or last
                                                or stop.requested):
                     write(None)
+                    saved_on_stop = stop.requested
                 if stop.requested and not last:
                     history.interrupted = True
                     break
@@ -467,8 +470,7 @@ def _train(net: Network, X: Any, Y: Any, epochs: int, mini_batch_size: int, eta:
         if n_threads is not None:
             set_num_threads(previous_threads)
     if history.interrupted and progress:
-        where = (f"; checkpoint written to {os.fspath(checkpoint)}"
-                 if checkpoint is not None else "")
+        where = (f"; checkpoint written to {os.fspath(checkpoint)}" if saved_on_stop else "")
         tqdm.write(f"interrupted: {len(history)} full epoch(s) done; parameters are those "
                    f"after the last finished mini-batch{where}")
     return history
