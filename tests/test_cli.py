@@ -48,8 +48,14 @@ def test_mismatched_sizes_are_reported(tmp_path, capsys):
     assert "3 columns" not in capsys.readouterr().out
     data_bad = tmp_path / "bad.npz"
     np.savez(data_bad, X_train=np.ones((4, 3)))
-    with pytest.raises(ValueError, match="lacks y_train"):
-        cli.main(["train", "--data", str(data_bad)])
+    assert cli.main(["train", "--data", str(data_bad)]) == 2
+    assert "lacks y_train" in capsys.readouterr().err
+    damaged = tmp_path / "damaged.npz"
+    damaged.write_bytes(data.read_bytes()[:-40])
+    assert cli.main(["train", "--data", str(damaged)]) == 2
+    assert "cannot read data file" in capsys.readouterr().err
+    assert cli.main(["train", "--data", str(tmp_path / "missing.npz")]) == 2
+    assert "no data file" in capsys.readouterr().err
 
 
 @pytest.mark.slow

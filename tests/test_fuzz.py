@@ -14,7 +14,6 @@ cores).
 from __future__ import annotations
 
 import copy
-import zipfile
 
 import numpy as np
 import pytest
@@ -335,7 +334,7 @@ label_st = st.one_of(
     st.just(np.array([object(), 1], dtype=object)),
     st.just(np.zeros((2, 2, 2))), st.just(np.array(3.0)), st.just(np.array([-1, 0])),
 )
-# inf among labels is left to the xfail test below (a known bug in load_npz)
+# inf among labels: see test_load_npz_infinite_labels_raise_value_error
 array_st = st.one_of(label_st, st.just(np.full((3, 2), np.inf)), st.just(np.array([1 + 2j])))
 
 
@@ -370,9 +369,6 @@ def _load_npz(tmp_path_factory, arrays, complete):
 test_load_npz, test_load_npz_slow = _load_npz
 
 
-@pytest.mark.xfail(strict=True, raises=zipfile.BadZipFile,
-                   reason="datasets.load_npz lets zipfile.BadZipFile out for a damaged "
-                          "file instead of a ValueError")
 def test_load_npz_damaged_file_raises_value_error(tmp_path):
     path = tmp_path / "data.npz"
     X = np.ones((4, 3))
@@ -382,9 +378,6 @@ def test_load_npz_damaged_file_raises_value_error(tmp_path):
         datasets.load_npz(path)
 
 
-@pytest.mark.xfail(strict=True, raises=OverflowError,
-                   reason="datasets.load_npz computes int(max(y) + 1) before checking the "
-                          "labels: infinite labels raise OverflowError, not ValueError")
 def test_load_npz_infinite_labels_raise_value_error(tmp_path):
     path = tmp_path / "data.npz"
     X = np.ones((2, 3))

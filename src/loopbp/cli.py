@@ -115,7 +115,10 @@ def _fail(message: str) -> int:
 
 def train(args: argparse.Namespace) -> int:
     """Run ``loopbp train``; return the exit status."""
-    data = datasets.load_npz(args.data) if args.data else datasets.load_digits()
+    try:
+        data = datasets.load_npz(args.data) if args.data else datasets.load_digits()
+    except (ValueError, OSError) as err:
+        return _fail(str(err))
     n_classes = int(max(data["y_train"].max(), data["y_test"].max())) + 1
     checkpoint, every = args.checkpoint, args.checkpoint_every
     if every is not None and not (checkpoint or args.resume):

@@ -7,6 +7,7 @@ and users' files are read from disk.
 from __future__ import annotations
 
 import os
+import zipfile
 from typing import Any
 
 import numpy as np
@@ -17,6 +18,8 @@ from . import _validation as check
 TEST_EVERY = 4
 #: The arrays a data file must contain.
 DATA_KEYS = ("X_train", "y_train", "X_test", "y_test")
+#: Largest number of classes a data file may use (labels 0 … MAX_CLASSES-1).
+MAX_CLASSES = 100_000
 
 
 def load_digits() -> dict[str, np.ndarray]:
@@ -48,35 +51,39 @@ def load_npz(path: str | os.PathLike) -> dict[str, np.ndarray]:
     """Read a data file: an ``.npz`` with ``X_train, y_train, X_test, y_test``.
 
     ``X_*`` are 2-D with one example per row (same width in both); ``y_*`` are
-    integer class labels 0 … C−1.  Pickled objects are refused.
+    integer class labels 0 … C−1 (C at most :data:`MAX_CLASSES`).  Pickled
+    objects are refused.
 
     Raises
     ------
     ValueError
         When a key is missing or the arrays do not fit together.
     """
+    if not os.path.isfile(path):
+        raise FileNotFoundError(f"no data file at {str(path)!r}")
     try:
         with np.load(path, allow_pickle=False) as archive:
+            if not hasattr(archive, "files"):  # a plain .npy holds one array
+                raise ValueError("it holds a single array, not named arrays")
             missing = [k for k in DATA_KEYS if k not in archive.files]
             if missing:
-                raise ValueError(
-                    f"data file {str(path)!r} lacks {', '.join(missing)}; it needs "
-                    f"{', '.join(DATA_KEYS)}")
+                raise KeyError(", ".join(missing))
             data: dict[str, Any] = {k: archive[k] for k in DATA_KEYS}
-    except (OSError, ValueError) as err:
-        if isinstance(err, FileNotFoundError) or "lacks" in str(err):
-            raise
-        raise ValueError(f"cannot read data file {str(path)!r}: {err}") from err
+    except KeyError as err:
+        raise ValueError(
+            f"data file {str(path)!r} lacks {err.args[0]}; it needs "
+            f"{', '.join(DATA_KEYS)}") from None
+    except (OSError, ValueError, EOFError, zipfile.BadZipFile) as err:
+        raise ValueError(
+            f"cannot read data file {str(path)!r} (not an intact .npz of plain arrays): "
+            f"{err}") from err
     X_train = np.asarray(data["X_train"])
     if X_train.ndim != 2:
         raise ValueError(f"X_train must be 2-D (n_examples, n_features), got {X_train.shape}")
     width = X_train.shape[1]
-    y_all = [np.asarray(data["y_train"]), np.asarray(data["y_test"])]
-    n_classes = int(max(np.max(y) for y in y_all if y.size) + 1) if any(
-        y.size for y in y_all) else 1
-    for split in ("train", "test"):
+    for split in ("train", "test"):  # labels first: the class count comes from them
         X = check.as_inputs(data[f"X_{split}"], f"X_{split}", width, np.dtype(np.float64))
         data[f"X_{split}"] = X
         data[f"y_{split}"] = check.as_labels(data[f"y_{split}"], f"y_{split}", X.shape[0],
-                                             max(n_classes, 1))
+                                             MAX_CLASSES)
     return data

@@ -342,11 +342,13 @@ def backprop(weights, biases, weights_T, nabla_w, nabla_b, ws):
 
 @serial
 def train_mini_batches(weights, biases, X, Y, order, first, stop, eta,
-                       weights_T, nabla_w, nabla_b, ws_full, ws_tail):
+                       weights_T, nabla_w, nabla_b, ws_full, ws_tail, batch_costs):
     """Run SGD over mini-batches ``first … stop-1`` of an epoch.
 
     Returns the sum over the examples seen of their cost before the update
-    (divide by the number of examples for the mean).
+    (divide by the number of examples for the mean), and writes each
+    mini-batch's share into ``batch_costs[m]``, so that an epoch's total can
+    be added up in one fixed order however the epoch was split into calls.
 
     Mini-batch ``m`` holds the rows ``order[m*B : (m+1)*B]`` of ``X``/``Y``,
     where ``B`` is the row count of the full workspace ``ws_full``; the last
@@ -367,7 +369,8 @@ def train_mini_batches(weights, biases, X, Y, order, first, stop, eta,
             acts[0][r, :] = X[order[start + r], :]
             Y_batch[r, :] = Y[order[start + r], :]
         rows = acts[0].shape[0]
-        cost_sum += rows * backprop(weights, biases, weights_T, nabla_w, nabla_b, ws)
+        batch_costs[m] = rows * backprop(weights, biases, weights_T, nabla_w, nabla_b, ws)
+        cost_sum += batch_costs[m]
         for i in range(n_layers):
             sgd_update(weights[i], biases[i], nabla_w[i], nabla_b[i], eta)
             if i >= 1:

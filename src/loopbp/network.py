@@ -114,7 +114,8 @@ class Network:
 
         Users may replace ``weights[i]``/``biases[i]``; a replacement of the
         right shape is converted to the network's dtype and layout, anything
-        else is refused before it can reach a kernel.
+        else (another shape, NaN or infinity) is refused before it can reach a
+        kernel.
         """
         for name, params, shapes in (
             ("weights", self.weights,
@@ -129,7 +130,9 @@ class Network:
                     raise ValueError(
                         f"network.{name}[{i}] must have shape {shape}, got {p.shape}")
                 if p.dtype != self.dtype or not p.flags.c_contiguous or not p.flags.writeable:
-                    params[i] = np.array(p, dtype=self.dtype, order="C")
+                    params[i] = p = np.array(p, dtype=self.dtype, order="C")
+                if not np.isfinite(p).all():
+                    raise ValueError(f"network.{name}[{i}] contains NaN or infinity")
         return typed_list(self.weights), typed_list(self.biases)
 
     # --- the derivation ---------------------------------------------------------

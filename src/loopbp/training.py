@@ -67,7 +67,7 @@ from dataclasses import asdict, dataclass, field
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
-from tqdm.auto import tqdm
+from tqdm import tqdm
 
 from . import _validation as check
 from . import files
@@ -536,6 +536,8 @@ class _Trainer:
         self.nabla_b = typed_list([np.zeros_like(b) for b in net.biases])
         #: :mod:`loopbp.kernels` or its serial twins, by the work per mini-batch
         self.kernels = kernels_for(net.sizes, self.batch_size)
+        #: each mini-batch's summed cost, added up once per epoch in a fixed order
+        self.batch_costs = np.zeros(self.n_batches)
         self.saved_w = [np.empty_like(w) for w in net.weights]
         self.saved_b = [np.empty_like(b) for b in net.biases]
         work = 6 * self.batch_size * sum(a * b for a, b in zip(net.sizes, net.sizes[1:]))
@@ -549,14 +551,17 @@ class _Trainer:
         weights, biases = net.parameters()
         if resume_at is not None:
             order = np.ascontiguousarray(resume_at.order, dtype=np.int64)
-            first, cost_sum, spent = resume_at.next_batch, resume_at.cost_sum, resume_at.seconds
+            first, cost_before, spent = (resume_at.next_batch, resume_at.cost_sum,
+                                         resume_at.seconds)
             bar.update(min(first * self.batch_size, self.X.shape[0]))
         else:
             order = net.rng.permutation(self.X.shape[0])
-            first, cost_sum, spent = 0, 0.0, 0.0
+            first, cost_before, spent = 0, 0.0, 0.0
+        epoch_first = first
         started = time.perf_counter()
         while first < self.n_batches:
             if stop.requested:
+                cost_sum = cost_before + math.fsum(self.batch_costs[epoch_first:first])
                 self.progress = EpochProgress(epoch, first, cost_sum,
                                               spent + time.perf_counter() - started, order)
                 return None
@@ -567,7 +572,8 @@ class _Trainer:
             with parallel_guard():
                 cost = self.kernels.train_mini_batches(
                     weights, biases, self.X, self.Y, order, first, stop_at, self.eta,
-                    self.weights_T, self.nabla_w, self.nabla_b, self.ws_full, self.ws_tail)
+                    self.weights_T, self.nabla_w, self.nabla_b, self.ws_full, self.ws_tail,
+                    self.batch_costs)
             if not (math.isfinite(cost) and _all_finite(net.weights)
                     and _all_finite(net.biases)):
                 for dest, src in zip(net.weights + net.biases, self.saved_w + self.saved_b):
@@ -577,11 +583,12 @@ class _Trainer:
                     f"NaN or infinite (the learning rate eta={self.eta:g} is probably too "
                     "large, or the targets too big); the parameters are left as they were "
                     "before the failing mini-batches")
-            cost_sum += cost
             self._resize_calls(stop_at - first, time.perf_counter() - call_started)
             rows = min(stop_at * self.batch_size, self.X.shape[0]) - first * self.batch_size
             bar.update(rows)
             first = stop_at
+        # fsum is exactly rounded: the total does not depend on how calls split the epoch
+        cost_sum = cost_before + math.fsum(self.batch_costs[epoch_first:])
         return EpochRecord(epoch, cost_sum / self.X.shape[0],
                            spent + time.perf_counter() - started)
 
