@@ -145,11 +145,18 @@ def measure(repeats: int) -> tuple[list[dict], str]:
     return rows, where
 
 
+def _short(work: str) -> str:
+    """``training.Epoch.time_epoch`` → ``Epoch``; other names unchanged."""
+    parts = work.split(".")
+    return parts[-2] if len(parts) >= 3 else work
+
+
 def draw(rows: list[dict], where: str) -> None:
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
+    from matplotlib.ticker import FuncFormatter
 
     groups = list(dict.fromkeys((r["work"], r["sizes"]) for r in rows))
     peers = list(dict.fromkeys(r["peer"] for r in rows))
@@ -166,17 +173,25 @@ def draw(rows: list[dict], where: str) -> None:
         # Bars grow from 1 (equal speed): right when loopbp is faster, left when slower.
         bars = ax.barh(ys, [abs(r - 1) for r in ratios], left=[min(r, 1) for r in ratios],
                        height=height * 0.9, label=peer, color=PEER_COLORS.get(peer, None))
-        ax.bar_label(bars, labels=[f"{v:.2g}×" for v in ratios], padding=3, fontsize=8)
+        for bar, ratio in zip(bars, ratios):
+            ax.annotate(f"{ratio:.2g}×", (ratio, bar.get_y() + bar.get_height() / 2),
+                        xytext=(3 if ratio >= 1 else -3, 0), textcoords="offset points",
+                        ha="left" if ratio >= 1 else "right", va="center", fontsize=8)
     ax.axvline(1.0, color="black", linewidth=0.8)
     ax.set_xscale("log")
+    ticks = FuncFormatter(lambda value, _pos: f"{value:g}")
+    ax.xaxis.set_major_formatter(ticks)
+    ax.xaxis.set_minor_formatter(FuncFormatter(
+        lambda value, _pos: f"{value:g}" if f"{value:g}"[0] in "25" else ""))
     ax.set_yticks(range(len(groups)),
-                  [f"{work.rsplit('.', 1)[-1]}\n{sizes}" for work, sizes in groups], fontsize=8)
+                  [f"{_short(work)}\n{sizes}" for work, sizes in groups], fontsize=8)
     ax.invert_yaxis()
     ax.set_xlabel("peer time / loopbp time   (> 1: loopbp is faster)")
     ax.set_title("loopbp against its peers", fontsize=11)
     ax.text(0, -0.02, where, transform=fig.transFigure, fontsize=7, color="#555",
             ha="left", va="bottom")
-    ax.margins(x=0.15)
+    every = [r["ratio"] for r in rows] + [1.0]
+    ax.set_xlim(min(every) / 1.6, max(every) * 1.6)
     ax.legend(title="peer", fontsize=8, title_fontsize=8, loc="upper left",
               bbox_to_anchor=(1.01, 1.0))
     fig.tight_layout()
