@@ -196,12 +196,12 @@ class EpochTorch:
 
 # --- thread scaling: the same epoch on 1 and on 2 threads ----------------------------
 
-THREAD_PARAMS = [SIZE_NAMES, [1, 2]]
+THREAD_PARAMS = [["nielsen", "hidden256", "wide"], [1, 2]]
 THREAD_PARAM_NAMES = ["sizes", "threads"]
 
 
 class ThreadScaling:
-    """loopbp: ``Network.sgd`` for one epoch (mini-batch 100, float64) on 1 and 2 threads.
+    """loopbp: ``Network.sgd`` for one epoch (mini-batch 64, float64) on 1 and 2 threads.
 
     Kernels parallelize over examples and neurons with ``prange``; the ratio
     of the two timings is the speed-up from the second core.  A thread count
@@ -211,7 +211,7 @@ class ThreadScaling:
     params = THREAD_PARAMS
     param_names = THREAD_PARAM_NAMES
     timeout = 300
-    batch, dtype = 100, "float64"
+    batch, dtype = 64, "float64"
 
     def setup(self, sizes, threads):
         import numba
