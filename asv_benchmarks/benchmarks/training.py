@@ -27,7 +27,6 @@ from .common import (
     ETA,
     PARAM_NAMES,
     PARAMS,
-    SIZE_NAMES,
     data,
     import_mlp,
     import_torch,
