@@ -45,11 +45,29 @@ RATIOS_SCRIPT = ROOT / "asv_benchmarks" / "ratios.py"
 PEER_COLORS = {"numpy": "#4c72b0", "scikit-learn": "#dd8452", "pytorch": "#55a868"}
 
 
+def asv_size_names() -> dict[str, str]:
+    """The asv suite's named networks, e.g. ``{"small": "64-30-10"}`` (empty if unavailable)."""
+    common = RATIOS_SCRIPT.parent / "benchmarks" / "common.py"
+    try:
+        import importlib.util
+
+        spec = importlib.util.spec_from_file_location("_asv_common", common)
+        module = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(module)
+        return {name: "-".join(map(str, sizes)) for name, sizes in module.SIZES.items()}
+    except Exception:  # the labels then show the names alone
+        return {}
+
+
 def from_ratios_json(path: Path) -> tuple[list[dict], str]:
     data = json.loads(path.read_text(encoding="utf-8"))
     source = data.get("source", {})
-    rows = [{"work": r["benchmark"], "sizes": str(r.get("sizes", "")), "peer": r["peer"],
-             "ratio": float(r["median_ratio"])} for r in data.get("summary", [])]
+    # Timings only: peak-memory benchmarks have peers too, but their ratio is not a speed.
+    names = asv_size_names()
+    rows = [{"work": r["benchmark"], "peer": r["peer"], "ratio": float(r["median_ratio"]),
+             "sizes": (f"{r['sizes']} ({names[r['sizes']]})" if r.get("sizes") in names
+                       else str(r.get("sizes", "")))}
+            for r in data.get("summary", []) if ".time_" in r["benchmark"]]
     where = (f"asv results, commit {str(source.get('commit', '?'))[:8]}, "
              f"machine {source.get('machine', '?')}")
     return rows, where
@@ -161,7 +179,7 @@ def draw(rows: list[dict], where: str) -> None:
     groups = list(dict.fromkeys((r["work"], r["sizes"]) for r in rows))
     peers = list(dict.fromkeys(r["peer"] for r in rows))
     height = 0.8 / max(len(peers), 1)
-    fig, ax = plt.subplots(figsize=(8, 1.2 + 0.55 * len(groups) * max(len(peers), 1)),
+    fig, ax = plt.subplots(figsize=(8, 1.4 + 0.26 * len(groups) * max(len(peers), 1)),
                            dpi=120)
     for p, peer in enumerate(peers):
         ys, ratios = [], []
@@ -188,8 +206,8 @@ def draw(rows: list[dict], where: str) -> None:
     ax.invert_yaxis()
     ax.set_xlabel("peer time / loopbp time   (> 1: loopbp is faster)")
     ax.set_title("loopbp against its peers", fontsize=11)
-    ax.text(0, -0.02, where, transform=fig.transFigure, fontsize=7, color="#555",
-            ha="left", va="bottom")
+    ax.annotate(where, xy=(0, 0), xycoords="axes fraction", xytext=(0, -34),
+                textcoords="offset points", fontsize=7, color="#555", ha="left", va="top")
     every = [r["ratio"] for r in rows] + [1.0]
     ax.set_xlim(min(every) / 1.6, max(every) * 1.6)
     ax.legend(title="peer", fontsize=8, title_fontsize=8, loc="upper left",
