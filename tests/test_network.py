@@ -99,7 +99,7 @@ def test_zero_epochs_changes_nothing(rng):
 
 
 def test_training_is_bitwise_identical_for_one_and_two_threads(rng):
-    sizes = [100, 80, 60, 10]
+    sizes = [400, 200, 100, 10]
     X, Y = random_data(rng, 300, sizes)
     batches = (40, 130)  # the row-form and the tiled weight gradient
     for batch in batches:  # both sizes run the parallel kernels, not the serial twins

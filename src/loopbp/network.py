@@ -29,7 +29,7 @@ FEEDFORWARD_CHUNK = 1024
 #: the parallel kernels pay for their thread launches; below it the serial
 #: twins run.  The choice depends on the work only, never on the thread count,
 #: so results are bitwise the same for any number of threads.
-PARALLEL_MIN_FLOPS = 2_000_000
+PARALLEL_MIN_FLOPS = 20_000_000
 
 
 def kernels_for(sizes: Sequence[int], rows: int):
