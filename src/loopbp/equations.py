@@ -43,7 +43,7 @@ EQUATIONS: tuple[Equation, ...] = (
              "weighted input of neuron j in layer l"),
     Equation("I2", "index", "(2)", r"a^l_j = \sigma(z^l_j)", "activation"),
     Equation("I3", "index", "(3)", r"C = \frac{1}{2} \sum_j (y_j - a^L_j)^2",
-             "quadratic cost of one example; hence ∂C/∂a^L_j = a^L_j − y_j"),
+             "quadratic cost of one example; its derivative for output j is a − y"),
     Equation("I4", "index", "(4)",
              r"\frac{\partial C}{\partial z^l_j} = "
              r"\frac{\partial C}{\partial a^l_j} \frac{\partial a^l_j}{\partial z^l_j}",
