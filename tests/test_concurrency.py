@@ -20,14 +20,14 @@ import loopbp
 from loopbp import _jit, kernels, network
 
 # big enough per mini-batch that sgd picks the parallel kernels, small enough to be quick
-JOBS = [([32, 64, 10], 0, np.float64), ([32, 80, 10], 1, np.float32),
-        ([32, 64, 16, 10], 2, np.float64)]
+JOBS = [([256, 128, 10], 0, np.float64), ([256, 160, 10], 1, np.float32),
+        ([256, 128, 32, 10], 2, np.float64)]
 BATCH = 128
 
 
 def _data(seed: int) -> tuple[np.ndarray, np.ndarray]:
     rng = np.random.default_rng(seed)
-    X = rng.random((512, 32))
+    X = rng.random((512, 256))
     return X, rng.integers(0, 10, 512)
 
 
@@ -93,8 +93,8 @@ def _run_together(jobs) -> list:
 
 
 def test_threads_sharing_nothing_but_the_pool_in_feedforward_and_backprop():
-    net_a = loopbp.Network([32, 64, 10], seed=5)
-    net_b = loopbp.Network([32, 64, 10], seed=6)
+    net_a = loopbp.Network([256, 64, 10], seed=5)
+    net_b = loopbp.Network([256, 64, 10], seed=6)
     X, y = _data(3)
     want = [(net.feedforward(X), net.backprop(X, y)) for net in (net_a, net_b)]
     got: dict[int, list] = {0: [], 1: []}
