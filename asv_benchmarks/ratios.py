@@ -214,7 +214,7 @@ def main(argv: list[str] | None = None) -> int:
             print(f"{s['benchmark']:<34} {s['peer']:<13} {s['sizes']!s:<8} "
                   f"{s['median_ratio']:>7.2f} {s['n']:>3}")
         if threads:
-            print("\nthread scaling (epoch, batch 100, float64): 1-thread time / N-thread time")
+            print("\nthread scaling (epoch, batch 64, float64): 1-thread time / N-thread time")
             for t in threads:
                 print(f"  {t['sizes']:<8} {t['threads']} threads: {fmt_time(t['seconds'])} "
                       f"(1 thread {fmt_time(t['one_thread_s'])}), speed-up {t['speedup']:.2f}")
