@@ -78,7 +78,13 @@ def _as_numeric_array(data: Any, name: str) -> np.ndarray:
 
 
 def _require_finite(array: np.ndarray, name: str) -> None:
-    if array.dtype.kind == "f" and not np.isfinite(array).all():
+    if array.dtype.kind != "f":
+        return
+    # One pass, no temporary: a NaN or infinity anywhere makes the sum NaN or
+    # infinite.  Only when it is (a finite overflow can do that too) look closer.
+    with np.errstate(over="ignore", invalid="ignore"):
+        total = np.sum(array)
+    if not np.isfinite(total) and not np.isfinite(array).all():
         raise ValueError(f"{name} contains NaN or infinity")
 
 
