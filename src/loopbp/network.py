@@ -32,10 +32,16 @@ FEEDFORWARD_CHUNK = 1024
 PARALLEL_MIN_FLOPS = 20_000_000
 
 
-def kernels_for(sizes: Sequence[int], rows: int):
+def flops_per_batch(sizes: Sequence[int], rows: int, *, backward: bool = True) -> int:
+    """Floating-point operations for ``rows`` examples: 2 per weight forward, 4 more backward."""
+    per_weight = 6 if backward else 2
+    return per_weight * rows * sum(n_in * n_out for n_in, n_out in pairwise(sizes))
+
+
+def kernels_for(sizes: Sequence[int], rows: int, *, backward: bool = True):
     """The kernel set for ``rows`` examples at a time: :mod:`loopbp.kernels` or its serial twins."""
-    flops = 6 * rows * sum(n_in * n_out for n_in, n_out in pairwise(sizes))
-    return kernels if flops >= PARALLEL_MIN_FLOPS else kernels.SERIAL
+    work = flops_per_batch(sizes, rows, backward=backward)
+    return kernels if work >= PARALLEL_MIN_FLOPS else kernels.SERIAL
 
 
 def typed_list(arrays: Sequence[np.ndarray]) -> List:
@@ -149,15 +155,15 @@ class Network:
         -------
         ndarray, shape (n, sizes[-1]) or (sizes[-1],)
         """
-        rows = check.as_inputs(X, "X", self.sizes[0], self.dtype, allow_1d=True)
+        inputs = check.as_inputs(X, "X", self.sizes[0], self.dtype, allow_1d=True)
         single = np.ndim(X) == 1  # safe now: X is known to be rectangular
-        X = rows
         weights, biases = self.parameters()
-        out = np.empty((X.shape[0], self.sizes[-1]), self.dtype)
-        rows = min(X.shape[0], FEEDFORWARD_CHUNK)
-        acts = typed_list([np.empty((rows, s), self.dtype) for s in self.sizes[:-1]])
+        out = np.empty((inputs.shape[0], self.sizes[-1]), self.dtype)
+        chunk = min(inputs.shape[0], FEEDFORWARD_CHUNK)
+        acts = typed_list([np.empty((chunk, s), self.dtype) for s in self.sizes[:-1]])
         with parallel_guard():
-            kernels_for(self.sizes, 3 * rows).feedforward(weights, biases, X, out, acts)
+            kernels_for(self.sizes, chunk, backward=False).feedforward(
+                weights, biases, inputs, out, acts)
         return out[0] if single else out
 
     def _prepare(self, X: Any, Y: Any) -> tuple[np.ndarray, np.ndarray]:

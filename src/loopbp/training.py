@@ -72,7 +72,7 @@ from tqdm import tqdm
 from . import _validation as check
 from . import files
 from ._jit import get_num_threads, parallel_guard, set_num_threads
-from .network import kernels_for
+from .network import flops_per_batch, kernels_for
 
 if TYPE_CHECKING:
     from .network import Network
@@ -399,10 +399,7 @@ def _train(net: Network, X: Any, Y: Any, epochs: int, mini_batch_size: int, eta:
         raise TypeError(f"checkpoint must be a path, got {type(checkpoint).__name__}")
     checkpoint_every = check.check_int(checkpoint_every, "checkpoint_every", minimum=1)
 
-    net.parameters()  # refuses parameters of the wrong shape
-    if not (_all_finite(net.weights) and _all_finite(net.biases)):
-        raise ValueError("the network's parameters contain NaN or infinity; training would "
-                         "only spread them")
+    net.parameters()  # refuses parameters of the wrong shape, NaN or infinity
     fingerprint = _fingerprint(X, Y) if (checkpoint is not None or start is not None) else None
     history = History()
     done, resume_at = 0, None
@@ -540,7 +537,7 @@ class _Trainer:
         self.batch_costs = np.zeros(self.n_batches)
         self.saved_w = [np.empty_like(w) for w in net.weights]
         self.saved_b = [np.empty_like(b) for b in net.biases]
-        work = 6 * self.batch_size * sum(a * b for a, b in zip(net.sizes, net.sizes[1:]))
+        work = flops_per_batch(net.sizes, self.batch_size)
         self.batches_per_call = max(1, int(CALL_SECONDS * ASSUMED_FLOPS / work))
         self.progress: EpochProgress | None = None
 
