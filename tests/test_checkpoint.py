@@ -100,29 +100,37 @@ def test_checkpoint_contents_and_schedule(tmp_path, monkeypatch):
     assert [p.name for p in tmp_path.iterdir()] == ["c.npz"]  # no temporary files
 
 
-def test_optimizer_arrays_have_a_place(tmp_path):
-    """Optimizer state arrays (momentum, Adam to come) round-trip through a checkpoint."""
+def test_optimizer_arrays_round_trip(tmp_path):
+    """Optimizer state arrays and the step count round-trip through a checkpoint."""
     net = loopbp.Network(SIZES, seed=0)
-    velocity = {f"velocity_w{i}": np.full_like(w, 0.25) for i, w in enumerate(net.weights)}
+    velocity = {f"v{i}": np.full_like(w, 0.25) for i, w in enumerate(net.weights)}
+    velocity.update({f"vb{i}": np.full_like(b, -0.5) for i, b in enumerate(net.biases)})
     state = training.Checkpoint(
         epochs_done=0, epochs=3, mini_batch_size=4, eta=0.5, checkpoint_every=1,
         history=loopbp.History(),
-        optimizer=training.OptimizerState("sgd", {"eta": 0.5, "momentum": 0.9}, velocity))
+        optimizer=training.OptimizerState("momentum", {"eta": 0.5, "momentum": 0.9}, velocity,
+                                          step=17))
     training.save_checkpoint(tmp_path / "c.npz", net, state)
     _, back = loopbp.load_checkpoint(tmp_path / "c.npz")
     assert back.optimizer.hyperparameters == {"eta": 0.5, "momentum": 0.9}
+    assert back.optimizer.step == 17
     assert sorted(back.optimizer.arrays) == sorted(velocity)
     for name, array in velocity.items():
         assert np.array_equal(back.optimizer.arrays[name], array)
+    # a momentum checkpoint without its velocities is damaged
+    state.optimizer.arrays = {}
+    training.save_checkpoint(tmp_path / "bad.npz", net, state)
+    with pytest.raises(loopbp.NetworkFileError, match="v0"):
+        loopbp.load_checkpoint(tmp_path / "bad.npz")
 
 
 def test_unknown_optimizer_and_newer_checkpoint_are_refused(tmp_path):
     net = loopbp.Network(SIZES, seed=0)
     state = training.Checkpoint(0, 1, 1, 1.0, 1, loopbp.History(),
-                                training.OptimizerState("adam", {}))
-    training.save_checkpoint(tmp_path / "adam.npz", net, state)
-    with pytest.raises(loopbp.NetworkFileError, match="adam"):
-        loopbp.load_checkpoint(tmp_path / "adam.npz")
+                                training.OptimizerState("rmsprop", {}))
+    training.save_checkpoint(tmp_path / "rmsprop.npz", net, state)
+    with pytest.raises(loopbp.NetworkFileError, match="rmsprop"):
+        loopbp.load_checkpoint(tmp_path / "rmsprop.npz")
 
     state.optimizer = training.OptimizerState()
     training.save_checkpoint(tmp_path / "ok.npz", net, state)

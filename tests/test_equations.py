@@ -2,24 +2,36 @@
 
 from __future__ import annotations
 
+import importlib
 import inspect
 
-from loopbp import equations, kernels
+from loopbp import equations
 
-SOURCE = inspect.getsource(kernels)
+#: (module name, its source) for every module that carries markers.
+SOURCES = [(name, inspect.getsource(importlib.import_module(name)))
+           for name in equations.MARKED_MODULES]
 
 
-def test_every_equation_is_marked_in_the_kernels():
-    marked = {tag for _, tags, _ in equations.markers_in(SOURCE) for tag in tags}
+def test_every_equation_is_marked_in_the_code():
+    marked = {tag for _, source in SOURCES
+              for _, tags, _ in equations.markers_in(source) for tag in tags}
     missing = [eq.tag for eq in equations.EQUATIONS if eq.tag not in marked]
-    assert not missing, f"equations with no marker in kernels.py: {missing}"
+    assert not missing, f"equations with no marker in {equations.MARKED_MODULES}: {missing}"
 
 
 def test_every_marker_names_a_real_equation():
-    for line, tags, _formula in equations.markers_in(SOURCE):
-        unknown = [t for t in tags if t not in equations.BY_TAG]
-        assert not unknown, f"kernels.py line {line} names unknown equations {unknown}"
-        assert tags, f"kernels.py line {line} has an empty marker"
+    for module, source in SOURCES:
+        for line, tags, _formula in equations.markers_in(source):
+            unknown = [t for t in tags if t not in equations.BY_TAG]
+            assert not unknown, f"{module} line {line} names unknown equations {unknown}"
+            assert tags, f"{module} line {line} has an empty marker"
+
+
+def test_each_activation_and_cost_has_its_derivative_beside_it():
+    """Every f has an f′ tag and every C a δ^L tag, so each pair can be read together."""
+    for eq in equations.EQUATIONS:
+        if eq.form in ("activation", "cost") and not eq.tag.endswith("'"):
+            assert eq.tag + "'" in equations.BY_TAG, f"{eq.tag} has no derivative tag"
 
 
 def test_both_derivations_are_complete():

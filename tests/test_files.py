@@ -97,7 +97,7 @@ def test_every_flipped_byte_is_refused_or_harmless(saved, tmp_path):
 def test_wrong_versions_are_refused(saved, tmp_path):
     _, path = saved
     meta = _meta(path)
-    for version, message in [(2, "newer"), (99, "newer"), (0, "version"), ("1", "version"),
+    for version, message in [(3, "newer"), (99, "newer"), (0, "version"), ("1", "version"),
                              (True, "version"), (None, "version")]:
         _zip(tmp_path / "v.npz", _with_meta(path, dict(meta, version=version)))
         with pytest.raises(NetworkFileError, match=message):
@@ -105,6 +105,34 @@ def test_wrong_versions_are_refused(saved, tmp_path):
     _zip(tmp_path / "k.npz", _with_meta(path, dict(meta, kind="optimizer-v9")))
     with pytest.raises(NetworkFileError, match="optimizer-v9"):
         loopbp.Network.load(tmp_path / "k.npz")
+
+
+def test_version_1_files_load_as_the_derivations_network(saved, tmp_path):
+    """Files written before activations and costs existed hold sigmoid + quadratic networks."""
+    net, path = saved
+    meta = _meta(path)
+    old = {k: v for k, v in meta.items() if k not in ("activations", "cost", "init")}
+    _zip(tmp_path / "v1.npz", _with_meta(path, dict(old, version=1)))
+    back = loopbp.Network.load(tmp_path / "v1.npz")
+    assert back.activations == ["sigmoid"] * (len(back.sizes) - 1)
+    assert (back.cost, back.init) == ("quadratic", "normal")
+    assert all(np.array_equal(p, q) for p, q in zip(back.weights, net.weights))
+    # version 2 needs the keys, and refuses names it does not know
+    _zip(tmp_path / "v2.npz", _with_meta(path, dict(old, version=2)))
+    with pytest.raises(NetworkFileError, match="metadata"):
+        loopbp.Network.load(tmp_path / "v2.npz")
+    _zip(tmp_path / "bad.npz", _with_meta(path, dict(meta, cost="hinge")))
+    with pytest.raises(NetworkFileError, match="cost"):
+        loopbp.Network.load(tmp_path / "bad.npz")
+
+
+def test_activations_cost_and_init_round_trip(tmp_path):
+    net = loopbp.Network([5, 4, 3, 2], activation=["relu", "tanh"], output="softmax",
+                         cost="log_likelihood", init="he", seed=1)
+    net.save(tmp_path / "n.npz")
+    back = loopbp.Network.load(tmp_path / "n.npz")
+    assert (back.activations, back.cost, back.init) == (["relu", "tanh", "softmax"],
+                                                        "log_likelihood", "he")
 
 
 def test_inconsistent_contents_are_refused(saved, tmp_path):

@@ -186,10 +186,10 @@ def _backprop_and_cost(data, sizes, dtype):
         with pytest.raises(ERRORS):
             net.backprop(X, Y)
         with pytest.raises(ERRORS):
-            net.cost(X, Y)
+            net.mean_cost(X, Y)
         return
     nabla_w, nabla_b = net.backprop(X, Y)
-    cost = net.cost(X, Y)
+    cost = net.mean_cost(X, Y)
     x, y = values.astype(dtype), y_values.astype(dtype)
     want_w, want_b = reference.backprop(net.weights, net.biases, x, y)
     for got, want in zip(nabla_w + nabla_b, want_w + want_b, strict=True):

@@ -17,9 +17,9 @@ def _flat(pair):
 def _finite_difference(net, X, Y, param, index, h=1e-6):
     original = param[index]
     param[index] = original + h
-    up = net.cost(X, Y)
+    up = net.mean_cost(X, Y)
     param[index] = original - h
-    down = net.cost(X, Y)
+    down = net.mean_cost(X, Y)
     param[index] = original
     return (up - down) / (2 * h)
 

@@ -69,7 +69,7 @@ def test_forward_pass(example):
     np.testing.assert_allclose(net.feedforward(X), [e["a3"]], **TOL)
     # The hidden layer alone, through the same kernel the network uses.
     hidden = np.empty((1, 2))
-    kernels.forward_layer(net.weights[0], net.biases[0], X, hidden)
+    kernels.forward_layer(net.weights[0], net.biases[0], X, hidden, net.f_codes[0])
     np.testing.assert_allclose(hidden, [e["a2"]], **TOL)
     np.testing.assert_allclose(np.array(g["w2"]) @ g["x"] + g["b2"], e["z2"], **TOL)
     np.testing.assert_allclose(np.array(g["w3"]) @ e["a2"] + g["b3"], e["z3"], **TOL)
@@ -79,7 +79,7 @@ def test_cost_errors_and_gradients(example):
     g, e = example["given"], example["expected"]
     net = network(g)
     X, Y = np.array([g["x"]]), np.array([g["y"]])
-    assert net.cost(X, Y) == pytest.approx(e["cost"], rel=1e-12)
+    assert net.mean_cost(X, Y) == pytest.approx(e["cost"], rel=1e-12)
     nabla_w, nabla_b = net.backprop(X, Y)
     np.testing.assert_allclose(nabla_w[1], e["dC_dw3"], **TOL)
     np.testing.assert_allclose(nabla_b[1], e["dC_db3"], **TOL)

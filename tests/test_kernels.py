@@ -8,6 +8,9 @@ from conftest import random_data
 
 import loopbp
 from loopbp import kernels, reference
+from loopbp.activations import SIGMOID
+from loopbp.costs import QUADRATIC
+from loopbp.optimizers import SGD
 
 # (n_in, n_out, batch): 1-neuron layers, batch of 1, sizes around the 4x4 tile
 # and the tiled-gradient threshold, and sizes that leave remainders.
@@ -28,7 +31,7 @@ def _layer(rng, n_in, n_out, n, dtype):
 def test_forward_layer_matches_matrix_form(rng, n_in, n_out, n, dtype):
     w, b, a_prev = _layer(rng, n_in, n_out, n, dtype)
     a = np.full((n, n_out), np.nan, dtype)
-    kernels.forward_layer(w, b, a_prev, a)
+    kernels.forward_layer(w, b, a_prev, a, SIGMOID)
     expected = reference.sigmoid(a_prev.astype(np.float64) @ w.T.astype(np.float64) + b)
     np.testing.assert_allclose(a, expected, **TOL[dtype])
 
@@ -42,7 +45,7 @@ def test_hidden_error_matches_matrix_form(rng, n_in, n_out, n, dtype):
     kernels.transpose(w, w_T)
     np.testing.assert_array_equal(w_T, w.T)
     delta_prev = np.full((n, n_in), np.nan, dtype)
-    kernels.hidden_error(w_T, delta, a_prev, delta_prev)
+    kernels.hidden_error(w_T, delta, a_prev, delta_prev, SIGMOID)
     expected = (delta.astype(np.float64) @ w) * a_prev * (1 - a_prev)  # M4, rows as examples
     np.testing.assert_allclose(delta_prev, expected, **TOL[dtype])
 
@@ -64,16 +67,18 @@ def test_output_error_and_cost_match_matrix_form(rng):
     a = rng.random((6, 3))
     y = rng.random((6, 3))
     delta = np.empty_like(a)
-    kernels.output_error(a, y, delta)
+    kernels.output_error(a, y, delta, SIGMOID, QUADRATIC)
     np.testing.assert_allclose(delta, (a - y) * a * (1 - a), rtol=1e-15)  # M3
-    assert kernels.quadratic_cost(a, y) == pytest.approx(0.5 * np.sum((y - a) ** 2) / 6)
+    assert kernels.batch_cost(a, y, QUADRATIC) == pytest.approx(0.5 * np.sum((y - a) ** 2) / 6)
 
 
 def test_sgd_update_moves_against_the_gradient(rng):
     w, b = rng.standard_normal((3, 4)), rng.standard_normal(3)
     dC_dw, dC_db = rng.standard_normal((3, 4)), rng.standard_normal(3)
     w0, b0 = w.copy(), b.copy()
-    kernels.sgd_update(w, b, dC_dw, dC_db, 0.5)
+    empty_w, empty_b = np.zeros((0, 0)), np.zeros(0)  # plain SGD keeps no state
+    kernels.update(w, b, dC_dw, dC_db, SGD, (0.5, 0.0, 0.9, 0.9, 0.999, 1e-8, 0.1, 0.001),
+                   empty_w, empty_b, empty_w, empty_b)
     np.testing.assert_allclose(w, w0 - 0.5 * dC_dw, rtol=1e-15)
     np.testing.assert_allclose(b, b0 - 0.5 * dC_db, rtol=1e-15)
 
@@ -94,7 +99,7 @@ def test_network_passes_match_reference(rng, sizes, n):
     for got, want in zip(nabla_w + nabla_b, ref_w + ref_b):
         assert got.shape == want.shape
         np.testing.assert_allclose(got, want, rtol=1e-10, atol=1e-14)
-    assert net.cost(X, Y) == pytest.approx(reference.cost(net.weights, net.biases, X, Y),
+    assert net.mean_cost(X, Y) == pytest.approx(reference.cost(net.weights, net.biases, X, Y),
                                            rel=1e-12)
 
 
@@ -138,7 +143,8 @@ def test_serial_twins_agree_bitwise_with_parallel_kernels(rng, n):
         weights_T = loopbp.network.typed_list([w.T.copy() for w in net.weights])
         nabla_w = loopbp.network.typed_list([np.empty_like(w) for w in net.weights])
         nabla_b = loopbp.network.typed_list([np.empty_like(b) for b in net.biases])
-        cost = chosen.backprop(weights, biases, weights_T, nabla_w, nabla_b, ws)
+        cost = chosen.backprop(weights, biases, weights_T, nabla_w, nabla_b, ws, net.f_codes,
+                               net.cost_code)
         results.append([cost, *nabla_w, *nabla_b, *ws[0]])
     for a, b in zip(*results):
         assert np.array_equal(a, b)

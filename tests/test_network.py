@@ -78,11 +78,11 @@ def test_sgd_reduces_cost_and_records_history(rng):
     data = loopbp.datasets.load_digits()
     net = loopbp.Network([64, 20, 10], seed=0)
     X, y = data["X_train"][:300], data["y_train"][:300]
-    before = net.cost(X, y)
+    before = net.mean_cost(X, y)
     history = net.sgd(X, y, 3, 10, 3.0, test_data=(data["X_test"], data["y_test"]),
                       progress=False)
     assert len(history) == 3 and not history.interrupted
-    assert net.cost(X, y) < before
+    assert net.mean_cost(X, y) < before
     assert history.cost[-1] < history.cost[0]
     assert [r.epoch for r in history.records] == [1, 2, 3]
     assert all(r.test_total == 450 and 0 <= r.test_correct <= 450 for r in history.records)

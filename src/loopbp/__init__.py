@@ -1,10 +1,22 @@
 """loopbp: backpropagation as explicit index loops, compiled with numba."""
 
-from . import datasets, equations, files, kernels, reference
+from . import (
+    activations,
+    costs,
+    datasets,
+    equations,
+    files,
+    init,
+    kernels,
+    optimizers,
+    reference,
+    schedules,
+)
 from ._jit import get_num_threads, set_num_threads, threading_layer
 from .files import NetworkFileError
+from .history import EpochRecord, History
 from .network import Network
-from .training import EpochRecord, History, TrainingDiverged, load_checkpoint, resume, sgd
+from .training import TrainingDiverged, load_checkpoint, resume, sgd
 
 __version__ = "0.1.0"
 
@@ -15,14 +27,19 @@ __all__ = [
     "NetworkFileError",
     "TrainingDiverged",
     "__version__",
+    "activations",
+    "costs",
     "datasets",
     "equations",
     "files",
     "get_num_threads",
+    "init",
     "kernels",
     "load_checkpoint",
+    "optimizers",
     "reference",
     "resume",
+    "schedules",
     "set_num_threads",
     "sgd",
     "threading_layer",

@@ -153,3 +153,23 @@ def as_targets(Y: Any, name: str, n_rows: int, n_out: int, dtype: np.dtype) -> n
         converted = np.ascontiguousarray(array, dtype=dtype)
     _require_finite(converted, name)
     return converted
+
+
+def check_choice(value: Any, name: str, choices: Sequence[str]) -> str:
+    """One of the names ``choices``."""
+    if not isinstance(value, str):
+        raise TypeError(f"{name} must be a string, one of {', '.join(map(repr, choices))}; "
+                        f"got {type(value).__name__} {value!r}")
+    if value not in choices:
+        raise ValueError(f"{name} must be one of {', '.join(map(repr, choices))}, got {value!r}")
+    return value
+
+
+def check_non_negative_float(value: Any, name: str) -> float:
+    """A finite real number >= 0."""
+    if isinstance(value, bool | np.bool_) or not isinstance(value, numbers.Real):
+        raise TypeError(f"{name} must be a real number, got {type(value).__name__} {value!r}")
+    value = float(value)
+    if not np.isfinite(value) or value < 0:
+        raise ValueError(f"{name} must be a finite number >= 0, got {value}")
+    return value

@@ -13,7 +13,10 @@ any other          named in ``meta["arrays"]`` (e.g. a checkpoint's optimizer
 =================  ==========================================================
 
 ``meta.json`` has ``format`` (always ``"loopbp-network"``), ``version``
-(:data:`FORMAT_VERSION`), ``sizes``, ``dtype``, ``kind`` (``"network"`` or
+(:data:`FORMAT_VERSION`), ``sizes``, ``dtype``, ``activations`` (one name per
+layer after the input), ``cost`` and ``init`` (since version 2; a version 1
+file holds the derivations' sigmoid network with the quadratic cost and is
+read as such), ``kind`` (``"network"`` or
 ``"checkpoint"``; a checkpoint's training state is described in
 :mod:`loopbp.training`), ``arrays`` (the member names) and free-form
 ``state``.
@@ -50,7 +53,7 @@ from typing import Any
 import numpy as np
 
 FORMAT_NAME = "loopbp-network"
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
 #: The kinds of file this loopbp reads.
 KINDS = ("network", "checkpoint")
 #: Largest ``meta.json`` accepted, in bytes.

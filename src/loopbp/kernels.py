@@ -36,12 +36,23 @@ small mini-batches the weight gradient uses a row form instead
 
 from __future__ import annotations
 
+import math
+
+import numpy as np
 from numba import prange
 
 from ._jit import inline, kernel, serial
 from ._jit import serial_twins as _serial_twins
-from .activations import sigmoid, sigmoid_prime
-from .costs import quadratic_cost_derivative, quadratic_cost_term
+from .activations import (
+    SIGMOID,
+    SOFTMAX,
+    activation,
+    activation_prime,
+    sigmoid_prime,
+    softmax_row,
+)
+from .costs import QUADRATIC, cost_term, output_error_term, quadratic_cost_derivative
+from .optimizers import ADAM, NESTEROV, SGD
 
 #: Rows per side of a register tile.
 TILE = 4
@@ -135,10 +146,12 @@ def _sums_for_columns(p, p0, q, out):
 
 
 @kernel
-def forward_layer(w, b, a_prev, a):
+def forward_layer(w, b, a_prev, a, f):
     """Feed one layer forward: equations I1/M1 and I2/M2 for every example.
 
-    ``a[x, j] = σ(Σ_k w[j, k] a_prev[x, k] + b[j])``.
+    ``a[x, j] = f(Σ_k w[j, k] a_prev[x, k] + b[j])`` for the activation whose
+    code is ``f`` (:mod:`loopbp.activations`); a softmax layer finishes each
+    row once all of its weighted inputs are known.
     """
     n = a_prev.shape[0]
     n_out = w.shape[0]
@@ -148,32 +161,63 @@ def forward_layer(w, b, a_prev, a):
         for x in range(n):
             for j in range(j0, min(j0 + PANEL, n_out)):
                 z = a[x, j] + b[j]  # eq I1, M1: z_j = Σ_k w_jk a_k + b_j
-                a[x, j] = sigmoid(z)  # eq I2, M2: a_j = σ(z_j)
+                a[x, j] = activation(f, z)  # eq I2, M2: a_j = f(z_j)
+    if f == SOFTMAX:
+        for x in prange(n):
+            softmax_row(a, x)  # eq softmax: a_j = e^{z_j} / Σ_i e^{z_i}
 
 
 @serial
-def quadratic_cost(a, y):
-    """Mean quadratic cost over the rows: ``(1/n) Σ_x ½ Σ_j (y_xj − a_xj)²``.
+def batch_cost(a, y, cost):
+    """Mean cost over the rows, ``(1/n) Σ_x C_x``, for the cost whose code is ``cost``.
 
     A serial loop on purpose: a parallel reduction would add the per-thread
     partial sums in an order that depends on the thread count.
     """
     n, n_out = a.shape
+    eps = np.finfo(a.dtype).eps  # the clip for the logarithms (see loopbp.costs)
     total = 0.0
     for x in range(n):
         for j in range(n_out):
-            total += quadratic_cost_term(a[x, j], y[x, j])  # eq I3: C = ½ Σ_j (y_j − a_j)²
+            total += cost_term(cost, a[x, j], y[x, j], eps)  # eq I3, xent, loglik: C_x
     return total / n  # eq avg: C = (1/n) Σ_x C_x
 
 
+@inline
+def softmax_quadratic_error(a, y, delta, x):
+    """``δ_j = Σ_i ∂C/∂a_i ∂a_i/∂z_j = a_j (g_j − Σ_i g_i a_i)``, g = ∂C/∂a, for row ``x``.
+
+    The softmax Jacobian ``∂a_i/∂z_j = a_i (1[i=j] − a_j)`` couples a row's
+    outputs; the sum over i is taken once per row.
+    """
+    n_out = a.shape[1]
+    g_dot_a = 0.0
+    for i in range(n_out):
+        g_dot_a += quadratic_cost_derivative(a[x, i], y[x, i]) * a[x, i]  # Σ_i g_i a_i
+    for j in range(n_out):
+        g_j = quadratic_cost_derivative(a[x, j], y[x, j])  # eq I3: ∂C/∂a_j = a_j − y_j
+        delta[x, j] = a[x, j] * (g_j - g_dot_a)  # eq softmax', I4: δ_j = a_j (g_j − Σ_i g_i a_i)
+
+
 @kernel
-def output_error(a, y, delta):
-    """Error of the output layer: ``δ^L_j = (a^L_j − y_j) σ′(z^L_j)`` (I3, I4, I2′; M3)."""
+def output_error(a, y, delta, f, cost):
+    """Error of the output layer, ``δ^L_j = ∂C/∂z^L_j`` (I3, I4, I2′; M3), for every pairing.
+
+    Quadratic cost: ``δ_j = (a_j − y_j) f′(z_j)``, through the softmax's
+    Jacobian when the output is a softmax.  Cross-entropy with a sigmoid
+    output and log-likelihood with a softmax output: ``δ_j = a_j − y_j``.
+    """
     n, n_out = a.shape
     for x in prange(n):
-        for j in range(n_out):
-            dC_da = quadratic_cost_derivative(a[x, j], y[x, j])  # eq I3: ∂C/∂a_j = a_j − y_j
-            delta[x, j] = dC_da * sigmoid_prime(a[x, j])  # eq I4, I2', M3: δ_j = ∂C/∂a_j σ'(z_j)
+        if cost != QUADRATIC:
+            for j in range(n_out):
+                delta[x, j] = output_error_term(cost, a[x, j], y[x, j])  # eq xent', loglik'
+        elif f == SOFTMAX:
+            softmax_quadratic_error(a, y, delta, x)
+        else:
+            for j in range(n_out):
+                dC_da = quadratic_cost_derivative(a[x, j], y[x, j])  # eq I3: ∂C/∂a_j = a_j − y_j
+                delta[x, j] = dC_da * activation_prime(f, a[x, j])  # eq I4, I2', M3: δ = ∂C/∂a f'
 
 
 @kernel
@@ -190,22 +234,33 @@ def transpose(w, w_T):
 
 
 @kernel
-def hidden_error(w_T, delta, a_prev, delta_prev):
-    """Send the error back one layer: ``δ^{l-1}_k = (Σ_j w_jk δ^l_j) σ′(z^{l-1}_k)``.
+def hidden_error(w_T, delta, a_prev, delta_prev, f_prev):
+    """Send the error back one layer: ``δ^{l-1}_k = (Σ_j w_jk δ^l_j) f′(z^{l-1}_k)``.
 
     Index-form I5 with I1′ (∂z_j/∂a_k = w_jk) and I4 with I2′; matrix-form M4.
     ``w_T`` is the layer's weight matrix transposed (see :func:`transpose`), so
-    the sum over ``j`` walks contiguous memory.
+    the sum over ``j`` walks contiguous memory.  ``f_prev`` is the code of
+    layer l−1's activation.
     """
     n = delta.shape[0]
     n_in = w_T.shape[0]
     for t in prange((n_in + PANEL - 1) // PANEL):  # a panel of sending neurons k per task
         k0 = t * PANEL
         _sums_for_columns(w_T, k0, delta, delta_prev)  # δ_prev[x, k] ← Σ_j w[j, k] δ[x, j]
-        for x in range(n):
-            for k in range(k0, min(k0 + PANEL, n_in)):
-                dC_da = delta_prev[x, k]  # eq I5, I1', M4: ∂C/∂a_k = Σ_j w_jk δ_j
-                delta_prev[x, k] = dC_da * sigmoid_prime(a_prev[x, k])  # eq I4, I2', M4
+        k1 = min(k0 + PANEL, n_in)
+        if f_prev == SIGMOID:
+            # The derivations' network in a loop of its own: with f′ behind the
+            # branch on f_prev, the product may be rounded in another order.
+            for x in range(n):
+                for k in range(k0, k1):
+                    dC_da = delta_prev[x, k]  # eq I5, I1', M4: ∂C/∂a_k = Σ_j w_jk δ_j
+                    delta_prev[x, k] = dC_da * sigmoid_prime(a_prev[x, k])  # eq I4, I2', M4
+        else:
+            for x in range(n):
+                for k in range(k0, k1):
+                    dC_da = delta_prev[x, k]  # eq I5, I1', M4: ∂C/∂a_k = Σ_j w_jk δ_j
+                    f_prime = activation_prime(f_prev, a_prev[x, k])
+                    delta_prev[x, k] = dC_da * f_prime  # eq I4, M4: δ_k = ∂C/∂a_k f'(z_k)
 
 
 @inline
@@ -286,25 +341,85 @@ def gradients(delta, a_prev, dC_dw, dC_db, delta_T, a_prev_T):
                 dC_dw[j, k] *= inv_n  # eq avg: mean over the mini-batch
 
 
+# --- the update: gradient descent and its refinements ------------------------------
+#
+# Each optimizer's rule for one parameter vector ``p`` (a row w[j, :] of a weight
+# matrix, or the biases b) with gradient ``g`` of the mean data cost C_0.  The
+# weight decay ``decay = λ/n`` of L2 regularization adds (λ/n) w to the weights'
+# gradient (``decay`` is 0 for biases, which are not decayed).
+
+
+@inline
+def sgd_step(p, g, eta, decay):
+    """Gradient descent: ``p ← p − η (g + decay·p)`` (the plain ``p ← p − η g`` when decay = 0)."""
+    if decay == 0:
+        for k in range(p.shape[0]):
+            p[k] -= eta * g[k]  # eq sgd: w ← w − η ∂C/∂w
+    else:
+        for k in range(p.shape[0]):
+            p[k] -= eta * (g[k] + decay * p[k])  # eq sgd, l2: w ← w − η (∂C_0/∂w + (λ/n) w)
+
+
+@inline
+def momentum_step(p, g, v, eta, decay, mu, nesterov):
+    """Momentum: ``v ← μ v − η g``, then ``p ← p + v`` (Nesterov: ``p ← p + μ v − η g``)."""
+    for k in range(p.shape[0]):
+        g_k = g[k] + decay * p[k]  # eq l2: ∂C/∂w = ∂C_0/∂w + (λ/n) w
+        v[k] = mu * v[k] - eta * g_k  # eq momentum, nesterov: v ← μ v − η ∂C/∂w
+        if nesterov:
+            p[k] += mu * v[k] - eta * g_k  # eq nesterov: w ← w + μ v − η ∂C/∂w
+        else:
+            p[k] += v[k]  # eq momentum: w ← w + v
+
+
+@inline
+def adam_step(p, g, m, v, eta, decay, beta1, beta2, epsilon, c1, c2):
+    """Adam with bias correction: ``c1 = 1 − β1^t`` and ``c2 = 1 − β2^t`` at step t."""
+    for k in range(p.shape[0]):
+        g_k = g[k] + decay * p[k]  # eq l2: ∂C/∂w = ∂C_0/∂w + (λ/n) w
+        m[k] = beta1 * m[k] + (1 - beta1) * g_k  # eq adam: m ← β1 m + (1 − β1) g
+        v[k] = beta2 * v[k] + (1 - beta2) * g_k * g_k  # eq adam: v ← β2 v + (1 − β2) g²
+        p[k] -= eta * (m[k] / c1) / (math.sqrt(v[k] / c2) + epsilon)  # eq adam: m̂ / (√v̂ + ε)
+
+
 @kernel
-def sgd_update(w, b, dC_dw, dC_db, eta):
-    """Gradient descent: ``w_jk ← w_jk − η ∂C/∂w_jk`` and ``b_j ← b_j − η ∂C/∂b_j``."""
-    n_out, n_in = w.shape
+def update(w, b, dC_dw, dC_db, rule, hyper, v_w, v_b, m_w, m_b):
+    """Apply one optimizer step to a layer's weights and biases.
+
+    ``rule`` is the optimizer's code (:mod:`loopbp.optimizers`) and
+    ``hyper = (eta, decay, mu, beta1, beta2, epsilon, c1, c2)``.  ``v_*`` hold
+    the velocities (momentum, Nesterov) or second moments (Adam), ``m_*`` the
+    first moments (Adam); an optimizer that keeps no state is given empty
+    arrays, which it never reads.
+    """
+    eta, decay, mu, beta1, beta2, epsilon, c1, c2 = hyper
+    n_out = w.shape[0]
     for j in prange(n_out):
-        for k in range(n_in):
-            w[j, k] -= eta * dC_dw[j, k]  # eq sgd: w_jk ← w_jk − η ∂C/∂w_jk
-        b[j] -= eta * dC_db[j]  # eq sgd: b_j ← b_j − η ∂C/∂b_j
+        if rule == SGD:
+            sgd_step(w[j], dC_dw[j], eta, decay)
+        elif rule == ADAM:
+            adam_step(w[j], dC_dw[j], m_w[j], v_w[j], eta, decay, beta1, beta2, epsilon, c1, c2)
+        else:
+            momentum_step(w[j], dC_dw[j], v_w[j], eta, decay, mu, rule == NESTEROV)
+    no_decay = 0.0  # biases are not decayed
+    if rule == SGD:
+        sgd_step(b, dC_db, eta, no_decay)
+    elif rule == ADAM:
+        adam_step(b, dC_db, m_b, v_b, eta, no_decay, beta1, beta2, epsilon, c1, c2)
+    else:
+        momentum_step(b, dC_db, v_b, eta, no_decay, mu, rule == NESTEROV)
 
 
 # --- whole passes over a network: serial drivers that call the kernels ----------
 
 
 @serial
-def feedforward(weights, biases, X, out, acts):
+def feedforward(weights, biases, X, out, acts, f_codes):
     """Output activations for every row of ``X``, in chunks of ``acts[0].shape[0]`` rows.
 
     ``acts[i]`` are buffers of shape ``(chunk, sizes[i])``; ``out`` receives the
-    last layer's activations, shape ``(len(X), sizes[-1])``.
+    last layer's activations, shape ``(len(X), sizes[-1])``; ``f_codes[i]`` is
+    the activation code of layer i+1.
     """
     n = X.shape[0]
     chunk = acts[0].shape[0]
@@ -313,37 +428,44 @@ def feedforward(weights, biases, X, out, acts):
         m = min(chunk, n - start)
         acts[0][:m] = X[start:start + m]
         for i in range(n_layers - 1):
-            forward_layer(weights[i], biases[i], acts[i][:m], acts[i + 1][:m])
+            forward_layer(weights[i], biases[i], acts[i][:m], acts[i + 1][:m], f_codes[i])
         forward_layer(weights[n_layers - 1], biases[n_layers - 1], acts[n_layers - 1][:m],
-                      out[start:start + m])
+                      out[start:start + m], f_codes[n_layers - 1])
 
 
 @serial
-def backprop(weights, biases, weights_T, nabla_w, nabla_b, ws):
+def backprop(weights, biases, weights_T, nabla_w, nabla_b, ws, f_codes, cost):
     """Forward and backward pass for the mini-batch already in the workspace ``ws``.
 
     ``ws = (acts, Y, deltas, deltas_T, acts_T)``: ``acts[0]`` holds the inputs
-    and ``Y`` the targets.  Fills ``nabla_w``/``nabla_b`` with the mean
+    and ``Y`` the targets.  ``f_codes[i]`` is the activation code of layer
+    i+1, ``cost`` the cost's code.  Fills ``nabla_w``/``nabla_b`` with the mean
     gradients and returns the batch's mean cost before any update.
     ``weights_T[i]`` must hold the transpose of ``weights[i]`` for ``i >= 1``.
     """
     acts, Y, deltas, deltas_T, acts_T = ws
     n_layers = len(weights)
     for i in range(n_layers):
-        forward_layer(weights[i], biases[i], acts[i], acts[i + 1])
-    cost = quadratic_cost(acts[n_layers], Y)
-    output_error(acts[n_layers], Y, deltas[n_layers - 1])
+        forward_layer(weights[i], biases[i], acts[i], acts[i + 1], f_codes[i])
+    mean_cost = batch_cost(acts[n_layers], Y, cost)
+    output_error(acts[n_layers], Y, deltas[n_layers - 1], f_codes[n_layers - 1], cost)
     for i in range(n_layers - 1, 0, -1):
-        hidden_error(weights_T[i], deltas[i], acts[i], deltas[i - 1])
+        hidden_error(weights_T[i], deltas[i], acts[i], deltas[i - 1], f_codes[i - 1])
     for i in range(n_layers):
         gradients(deltas[i], acts[i], nabla_w[i], nabla_b[i], deltas_T[i], acts_T[i])
-    return cost
+    return mean_cost
 
 
 @serial
-def train_mini_batches(weights, biases, X, Y, order, first, stop, eta,
+def train_mini_batches(weights, biases, X, Y, order, first, stop, model, optimizer, state,
                        weights_T, nabla_w, nabla_b, ws_full, ws_tail, batch_costs):
-    """Run SGD over mini-batches ``first … stop-1`` of an epoch.
+    """Run mini-batch gradient descent over mini-batches ``first … stop-1`` of an epoch.
+
+    ``model = (f_codes, cost)`` names the activations and the cost by code;
+    ``optimizer = (rule, eta, decay, mu, beta1, beta2, epsilon)`` the update
+    rule and its hyperparameters (``decay = λ/n``); ``state = (v_w, v_b, m_w,
+    m_b, step)`` the optimizer's arrays and its step count ``step[0]``, which
+    each mini-batch advances.
 
     Returns the sum over the examples seen of their cost before the update
     (divide by the number of examples for the mean), and writes each
@@ -355,6 +477,9 @@ def train_mini_batches(weights, biases, X, Y, order, first, stop, eta,
     batch of an epoch may be shorter and then uses ``ws_tail``, sized for it.
     Both workspaces are allocated once per call, so no step allocates.
     """
+    f_codes, cost = model
+    rule, eta, decay, mu, beta1, beta2, epsilon = optimizer
+    v_w, v_b, m_w, m_b, step = state
     n = X.shape[0]
     batch_size = ws_full[0][0].shape[0]
     n_layers = len(weights)
@@ -369,10 +494,15 @@ def train_mini_batches(weights, biases, X, Y, order, first, stop, eta,
             acts[0][r, :] = X[order[start + r], :]
             Y_batch[r, :] = Y[order[start + r], :]
         rows = acts[0].shape[0]
-        batch_costs[m] = rows * backprop(weights, biases, weights_T, nabla_w, nabla_b, ws)
+        batch_costs[m] = rows * backprop(weights, biases, weights_T, nabla_w, nabla_b, ws,
+                                         f_codes, cost)
         cost_sum += batch_costs[m]
+        step[0] += 1
+        t = step[0]
+        hyper = (eta, decay, mu, beta1, beta2, epsilon, 1 - beta1 ** t, 1 - beta2 ** t)
         for i in range(n_layers):
-            sgd_update(weights[i], biases[i], nabla_w[i], nabla_b[i], eta)
+            update(weights[i], biases[i], nabla_w[i], nabla_b[i], rule, hyper,
+                   v_w[i], v_b[i], m_w[i], m_b[i])
             if i >= 1:
                 transpose(weights[i], weights_T[i])
     return cost_sum
@@ -381,6 +511,6 @@ def train_mini_batches(weights, biases, X, Y, order, first, stop, eta,
 #: The same kernels and drivers compiled without threads, for work too small
 #: to share out (chosen by :func:`loopbp.network.kernels_for`).
 SERIAL = _serial_twins(globals(), [
-    "forward_layer", "output_error", "transpose", "hidden_error", "gradients", "sgd_update",
+    "forward_layer", "output_error", "transpose", "hidden_error", "gradients", "update",
     "feedforward", "backprop", "train_mini_batches",
 ])

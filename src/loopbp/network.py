@@ -19,6 +19,9 @@ from numba.typed import List
 from . import _validation as check
 from . import files, kernels
 from ._jit import parallel_guard
+from .activations import ACTIVATIONS, HIDDEN
+from .costs import COSTS, REQUIRED_OUTPUT
+from .init import INITIALIZERS, initial_parameters
 
 if TYPE_CHECKING:
     from .training import History
@@ -64,14 +67,65 @@ def workspace(sizes: Sequence[int], rows: int, dtype: np.dtype) -> tuple:
             typed_list(deltas_T), typed_list(acts_T))
 
 
+def check_model(sizes: list[int], activation: Any, output: Any, cost: Any,
+                init: Any) -> tuple[list[str], str, str]:
+    """Validate the names of a network's activations, cost and initializer.
+
+    Returns the activation of every layer after the input (hidden layers, then
+    the output layer), the cost and the initializer.  Raises ``ValueError``
+    (``TypeError`` for a value of the wrong kind) naming the argument.
+    """
+    n_hidden = len(sizes) - 2
+    names = [activation] if isinstance(activation, str) else activation
+    if isinstance(names, Sequence) and "softmax" in list(names):
+        raise ValueError("activation: softmax couples a layer's neurons and is for the output "
+                         "layer only (output='softmax'); hidden layers take "
+                         f"{', '.join(map(repr, HIDDEN))}")
+    if isinstance(activation, str):
+        hidden = [check.check_choice(activation, "activation", HIDDEN)] * n_hidden
+    elif isinstance(activation, Sequence):
+        if len(activation) != n_hidden:
+            raise ValueError(
+                f"activation must be one name, or a list of one name per hidden layer "
+                f"({n_hidden} for sizes {sizes}), got {len(activation)} names")
+        hidden = [check.check_choice(a, f"activation[{i}]", HIDDEN)
+                  for i, a in enumerate(activation)]
+    else:
+        raise TypeError(f"activation must be a name or a list of names, got {activation!r}")
+    output = check.check_choice(output, "output", tuple(ACTIVATIONS))
+    cost = check.check_choice(cost, "cost", tuple(COSTS))
+    init = check.check_choice(init, "init", tuple(INITIALIZERS))
+    needed = REQUIRED_OUTPUT[cost]
+    if needed is not None and output != needed:
+        raise ValueError(f"cost={cost!r} needs output={needed!r} (its output error a − y "
+                         f"holds only for that pairing), got output={output!r}")
+    return [*hidden, output], cost, init
+
+
 class Network:
-    """A fully connected feedforward network of sigmoid neurons with quadratic cost.
+    """A fully connected feedforward network: activations, cost and initial weights by name.
+
+    The defaults are the derivations' network: sigmoid neurons everywhere,
+    the quadratic cost, weights and biases drawn from N(0, 1).
 
     Parameters
     ----------
     sizes : sequence of int
         Neurons per layer, input layer first, e.g. ``[784, 30, 10]``.  At least
         two layers, each of at least one neuron.
+    activation : str or sequence of str
+        The hidden layers' activation f: one name for all of them, or one name
+        per hidden layer (``len(sizes) - 2`` names).  ``"sigmoid"``,
+        ``"tanh"``, ``"relu"``, ``"leaky_relu"`` (slope 0.01) or
+        ``"identity"`` (:mod:`loopbp.activations`).
+    output : str
+        The output layer's activation: any of the above or ``"softmax"``.
+    cost : str
+        ``"quadratic"`` (equation I3), ``"cross_entropy"`` (needs
+        ``output="sigmoid"``) or ``"log_likelihood"`` (needs
+        ``output="softmax"``); always the mean over the rows (:mod:`loopbp.costs`).
+    init : str
+        ``"normal"``, ``"scaled"``, ``"glorot"`` or ``"he"`` (:mod:`loopbp.init`).
     seed : int or None
         Seeds the generator that draws the initial parameters and, later, the
         order of the training examples; the same seed gives the same network
@@ -82,6 +136,9 @@ class Network:
     Attributes
     ----------
     sizes : list of int
+    activations : list of str
+        The activation of every layer after the input (``len(sizes) - 1`` names).
+    cost, init : str
     weights : list of ndarray
         ``weights[i]`` has shape ``(sizes[i+1], sizes[i])``; entry ``[j, k]``
         is w_jk, the weight from neuron k of layer i to neuron j of layer i+1.
@@ -89,29 +146,46 @@ class Network:
         ``biases[i]`` has shape ``(sizes[i+1],)``.
     dtype : numpy.dtype
 
-    Notes
-    -----
-    Weights and biases start as independent draws from N(0, 1), as in both
-    derivations' reference networks.  Every layer uses the sigmoid σ and the
-    network minimizes the mean quadratic cost ``C = (1/n) Σ_x ½‖y_x − a^L_x‖²``
-    (index-form equation I3 averaged over examples).
+    Raises
+    ------
+    ValueError
+        For unknown names, a softmax in a hidden layer, an activation list of
+        the wrong length, and costs paired with an output they do not fit.
     """
 
-    def __init__(self, sizes: Sequence[int], *, seed: int | None = None,
-                 dtype: Any = np.float64) -> None:
+    def __init__(self, sizes: Sequence[int], *, activation: str | Sequence[str] = "sigmoid",
+                 output: str = "sigmoid", cost: str = "quadratic", init: str = "normal",
+                 seed: int | None = None, dtype: Any = np.float64) -> None:
         self.sizes = check.check_sizes(sizes)
+        self.activations, self.cost, self.init = check_model(self.sizes, activation, output,
+                                                             cost, init)
         self.dtype = check.check_dtype(dtype)
         if seed is not None:
             seed = check.check_int(seed, "seed", minimum=0)
         self.seed = seed
         self.rng = np.random.default_rng(seed)
-        self.biases = [self.rng.standard_normal(n_out).astype(self.dtype)
-                       for n_out in self.sizes[1:]]
-        self.weights = [self.rng.standard_normal((n_out, n_in)).astype(self.dtype)
-                        for n_in, n_out in zip(self.sizes[:-1], self.sizes[1:])]
+        self.weights, self.biases = initial_parameters(self.init, self.sizes, self.rng,
+                                                       self.dtype)
+
+    @property
+    def f_codes(self) -> np.ndarray:
+        """The activation codes of the layers after the input, as the kernels take them."""
+        return np.array([ACTIVATIONS[name] for name in self.activations], dtype=np.int64)
+
+    @property
+    def cost_code(self) -> int:
+        """The cost's code, as the kernels take it."""
+        return COSTS[self.cost]
 
     def __repr__(self) -> str:
-        return f"Network(sizes={self.sizes}, dtype={self.dtype.name})"
+        hidden = self.activations[:-1]
+        activation = hidden[0] if len(set(hidden)) == 1 else hidden
+        parts = [f"sizes={self.sizes}"]
+        if hidden:
+            parts.append(f"activation={activation!r}")
+        parts += [f"output={self.activations[-1]!r}", f"cost={self.cost!r}",
+                  f"init={self.init!r}", f"dtype={self.dtype.name}"]
+        return f"Network({', '.join(parts)})"
 
     # --- parameters handed to kernels ------------------------------------------
 
@@ -163,13 +237,35 @@ class Network:
         acts = typed_list([np.empty((chunk, s), self.dtype) for s in self.sizes[:-1]])
         with parallel_guard():
             kernels_for(self.sizes, chunk, backward=False).feedforward(
-                weights, biases, inputs, out, acts)
+                weights, biases, inputs, out, acts, self.f_codes)
         return out[0] if single else out
 
     def _prepare(self, X: Any, Y: Any) -> tuple[np.ndarray, np.ndarray]:
         X = check.as_inputs(X, "X", self.sizes[0], self.dtype)
-        Y = check.as_targets(Y, "Y", X.shape[0], self.sizes[-1], self.dtype)
-        return X, Y
+        return X, self.targets(Y, "Y", X.shape[0])
+
+    def targets(self, Y: Any, name: str, n_rows: int) -> np.ndarray:
+        """``Y`` as targets for this network: checked, one-hot encoded when given as labels.
+
+        Beyond the shape, the targets must fit the cost: in [0, 1] for the
+        cross-entropy, and rows of non-negative numbers summing to 1 (a
+        distribution over the classes) for the log-likelihood.
+        """
+        targets = check.as_targets(Y, name, n_rows, self.sizes[-1], self.dtype)
+        if self.cost in ("cross_entropy", "log_likelihood") and (
+                targets.min() < 0 or targets.max() > 1):
+            raise ValueError(f"{name} must hold targets in [0, 1] for cost={self.cost!r}, got "
+                             f"values from {targets.min():g} to {targets.max():g}")
+        if self.cost == "log_likelihood":
+            sums = targets.sum(axis=1, dtype=np.float64)
+            tolerance = 1e-6 if self.dtype == np.float64 else 1e-4
+            bad = np.flatnonzero(np.abs(sums - 1) > tolerance)
+            if bad.size:
+                raise ValueError(
+                    f"{name} must hold one distribution per row (a one-hot class or "
+                    f"probabilities summing to 1) for a softmax output with "
+                    f"cost='log_likelihood'; row {bad[0]} sums to {sums[bad[0]]:g}")
+        return targets
 
     def backprop(self, X: Any, Y: Any) -> tuple[list[np.ndarray], list[np.ndarray]]:
         """Gradient of the mean cost over the rows of ``X``.
@@ -185,17 +281,17 @@ class Network:
         Returns
         -------
         nabla_w, nabla_b : lists of ndarray
-            Shaped like ``weights`` and ``biases``: ∂C/∂w and ∂C/∂b for
-            ``C = (1/n) Σ_x ½‖y_x − a^L_x‖²``.
+            Shaped like ``weights`` and ``biases``: ∂C/∂w and ∂C/∂b for the
+            mean cost ``C = (1/n) Σ_x C_x`` (no L2 term: that belongs to training).
         """
         X, Y = self._prepare(X, Y)
         nabla_w, nabla_b, _ = self._gradient(X, Y)
         return nabla_w, nabla_b
 
-    def cost(self, X: Any, Y: Any) -> float:
-        """Mean quadratic cost ``(1/n) Σ_x ½‖y_x − a^L_x‖²`` over the rows of ``X``."""
+    def mean_cost(self, X: Any, Y: Any) -> float:
+        """Mean cost ``(1/n) Σ_x C_x`` over the rows of ``X`` (the network's cost, no L2 term)."""
         X, Y = self._prepare(X, Y)
-        return self._gradient(X, Y)[2]
+        return float(kernels.batch_cost(self.feedforward(X), Y, self.cost_code))
 
     def _gradient(self, X: np.ndarray, Y: np.ndarray) -> tuple[list, list, float]:
         weights, biases = self.parameters()
@@ -207,7 +303,8 @@ class Network:
         ws[1][:] = Y
         with parallel_guard():
             cost = kernels_for(self.sizes, X.shape[0]).backprop(
-                weights, biases, weights_T, typed_list(nabla_w), typed_list(nabla_b), ws)
+                weights, biases, weights_T, typed_list(nabla_w), typed_list(nabla_b), ws,
+                self.f_codes, self.cost_code)
         return nabla_w, nabla_b, float(cost)
 
     def evaluate(self, X: Any, y: Any) -> int:
@@ -232,6 +329,7 @@ class Network:
     def _file_contents(self) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
         self.parameters()  # refuse malformed parameters before writing them
         meta = {"kind": "network", "sizes": self.sizes, "dtype": self.dtype.name,
+                "activations": self.activations, "cost": self.cost, "init": self.init,
                 "state": {"seed": self.seed, "rng": self.rng.bit_generator.state}}
         arrays = {f"w{i}": w for i, w in enumerate(self.weights)}
         arrays.update({f"b{i}": b for i, b in enumerate(self.biases)})
@@ -259,10 +357,21 @@ class Network:
             sizes = check.check_sizes(meta["sizes"])
             dtype = check.check_dtype(meta["dtype"])
             state = meta["state"]
+            if meta.get("version", 1) >= 2:
+                activations = meta["activations"]
+                cost, init = meta["cost"], meta["init"]
+            else:  # version 1 predates these keys: it holds the derivations' network
+                activations = ["sigmoid"] * (len(sizes) - 1)
+                cost, init = "quadratic", "normal"
+            if not isinstance(activations, list) or len(activations) != len(sizes) - 1:
+                raise ValueError(f"activations must list {len(sizes) - 1} names")
+            activations, cost, init = check_model(
+                sizes, activations[:-1], activations[-1], cost, init)
         except (KeyError, TypeError, ValueError) as err:
             raise files.NetworkFileError(f"{where} has damaged metadata: {err}") from err
         net = cls.__new__(cls)
         net.sizes, net.dtype = sizes, dtype
+        net.activations, net.cost, net.init = activations, cost, init
         net.seed = state.get("seed") if isinstance(state, dict) else None
         net.rng = np.random.default_rng()
         try:

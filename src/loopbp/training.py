@@ -1,12 +1,14 @@
-"""Mini-batch stochastic gradient descent over a :class:`~loopbp.Network`.
+"""Mini-batch gradient descent over a :class:`~loopbp.Network`, and what it needs around it.
 
 An epoch shuffles the training rows with the network's generator, cuts them
-into mini-batches and, for each, runs backprop and the update ``w ← w − η ∇C``.
-The mini-batch loop itself runs in compiled code
+into mini-batches and, for each, runs backprop and one optimizer update
+(:mod:`loopbp.optimizers`: plain SGD, momentum, Nesterov or Adam, with an
+optional L2 term).  The mini-batch loop itself runs in compiled code
 (:func:`loopbp.kernels.train_mini_batches`); Python only calls it a few times
 per epoch (each call a *stretch* of mini-batches lasting about
-:data:`CALL_SECONDS`), for the progress bar, Ctrl-C, divergence checks and
-checkpoints:
+:data:`CALL_SECONDS`), and between epochs it sets the learning rate
+(:mod:`loopbp.schedules`), measures validation and test data, and decides on
+early stopping (:mod:`loopbp.early_stopping`):
 
 * **Ctrl-C** stops training at the next stretch boundary, that is between two
   mini-batches, so the parameters are never half updated.  While :func:`sgd`
@@ -16,46 +18,16 @@ checkpoints:
   :func:`resume` continues exactly).  A second Ctrl-C raises
   ``KeyboardInterrupt`` at once, which :func:`sgd` still catches.
 * **Divergence**: if a stretch's cost or the parameters stop being finite, the
-  parameters go back to their values before that stretch and
-  :class:`TrainingDiverged` names the epoch.
+  parameters and the optimizer's state go back to their values before that
+  stretch and :class:`TrainingDiverged` names the epoch.
 * **Checkpoints**: ``sgd(..., checkpoint=PATH, checkpoint_every=N)`` writes the
-  whole training state every ``N`` epochs, after the last epoch and on Ctrl-C;
-  :func:`resume` (or ``sgd(..., resume_from=PATH)``) continues from it with
-  results bitwise identical to a run that was never stopped.
-
-Checkpoint files
-----------------
-A checkpoint is a loopbp network file (:mod:`loopbp.files`) with
-``meta["kind"] == "checkpoint"``, so :meth:`Network.load` also reads the
-network out of one.  Besides ``w0, w1, …, b0, b1, …`` and the generator state
-it holds, under ``meta["state"]["training"]``:
-
-=====================  =====================================================
-key                    content
-=====================  =====================================================
-``version``            :data:`CHECKPOINT_VERSION`
-``epochs_done``        full epochs finished
-``epochs``             the epoch count the run was asked for
-``mini_batch_size``    as given to :func:`sgd`
-``eta``                learning rate (also under the optimizer)
-``checkpoint_every``   the interval the run used
-``optimizer``          ``{"name": "sgd", "hyperparameters": {...},
-                       "arrays": [...]}``; each listed array is stored as the
-                       member ``optimizer.<name>`` (plain SGD has none;
-                       momentum or Adam keep their velocities there)
-``history``            :meth:`History.to_dict` of the epochs so far
-``progress``           ``None`` at an epoch boundary; after a Ctrl-C inside
-                       an epoch: ``{"epoch", "next_batch", "cost_sum",
-                       "seconds"}``, with that epoch's row order in the member
-                       ``progress.order``
-``data``               fingerprint of the training data (shape, dtype and a
-                       BLAKE2 hash), so a run is not resumed on other data
-=====================  =====================================================
+  whole training state (:mod:`loopbp.checkpoints`) every ``N`` epochs, after
+  the last epoch and on Ctrl-C; :func:`resume` (or ``sgd(..., resume_from=PATH)``)
+  continues from it with results bitwise identical to a run never stopped.
 """
 
 from __future__ import annotations
 
-import hashlib
 import math
 import os
 import signal
@@ -63,28 +35,49 @@ import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from tqdm import tqdm
 
 from . import _validation as check
-from . import files
+from . import kernels
 from ._jit import get_num_threads, parallel_guard, set_num_threads
-from .network import flops_per_batch, kernels_for
+from .checkpoints import (
+    CHECKPOINT_VERSION,
+    Checkpoint,
+    EpochProgress,
+    fingerprint,
+    load_checkpoint,
+    save_checkpoint,
+)
+from .early_stopping import MONITORS, EarlyStopping
+from .history import EpochRecord, History
+from .network import flops_per_batch, kernels_for, typed_list, workspace
+from .optimizers import (
+    OPTIMIZERS,
+    STATE_ARRAYS,
+    Optimizer,
+    OptimizerState,
+    check_state,
+    initial_state,
+)
+from .schedules import Schedule, as_schedule
+from .schedules import from_dict as schedule_from_dict
 
 if TYPE_CHECKING:
     from .network import Network
+
+__all__ = [
+    "CHECKPOINT_VERSION", "OPTIMIZERS", "Checkpoint", "EpochProgress", "EpochRecord", "History",
+    "OptimizerState", "TrainingDiverged", "load_checkpoint", "resume", "save_checkpoint", "sgd",
+]
 
 #: Target wall time of one compiled call, in seconds (progress and Ctrl-C granularity).
 CALL_SECONDS = 0.1
 #: Assumed speed for sizing the first call, in floating-point operations per second.
 ASSUMED_FLOPS = 5e9
-#: Version of the ``training`` section of a checkpoint's metadata.
-CHECKPOINT_VERSION = 1
-#: The optimizers a checkpoint may name (momentum and Adam will join them).
-OPTIMIZERS = ("sgd",)
 
 
 class TrainingDiverged(FloatingPointError):  # noqa: N818 (a public name already in use)
@@ -92,108 +85,74 @@ class TrainingDiverged(FloatingPointError):  # noqa: N818 (a public name already
 
 
 @dataclass
-class EpochRecord:
-    """What happened in one epoch."""
+class Settings:
+    """Everything a run is asked to do besides its data, validated."""
 
-    epoch: int  #: 1-based epoch number
-    cost: float  #: mean cost of the epoch's mini-batches, each measured before its update
-    seconds: float  #: wall time of the training (not the evaluation)
-    test_correct: int | None = None  #: test rows classified correctly, when test data given
-    test_total: int | None = None
-
-    @property
-    def test_accuracy(self) -> float | None:
-        """Fraction of test rows classified correctly, or None."""
-        if self.test_correct is None or not self.test_total:
-            return None
-        return self.test_correct / self.test_total
-
-
-@dataclass
-class History:
-    """Per-epoch records of one training run (across resumes)."""
-
-    records: list[EpochRecord] = field(default_factory=list)
-    interrupted: bool = False  #: True when Ctrl-C stopped training early
-
-    def __len__(self) -> int:
-        return len(self.records)
-
-    def __getitem__(self, i: int) -> EpochRecord:
-        return self.records[i]
-
-    @property
-    def cost(self) -> list[float]:
-        """Mean cost of each epoch."""
-        return [r.cost for r in self.records]
-
-    @property
-    def test_accuracy(self) -> list[float | None]:
-        """Test accuracy after each epoch (None without test data)."""
-        return [r.test_accuracy for r in self.records]
-
-    @property
-    def seconds(self) -> list[float]:
-        """Training wall time of each epoch."""
-        return [r.seconds for r in self.records]
-
-    def to_dict(self) -> dict[str, Any]:
-        """A JSON-ready dict (see :meth:`from_dict`)."""
-        return {"records": [asdict(r) for r in self.records], "interrupted": self.interrupted}
-
-    @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> History:
-        """The inverse of :meth:`to_dict`."""
-        return cls([EpochRecord(**r) for r in data["records"]], bool(data["interrupted"]))
-
-
-@dataclass
-class OptimizerState:
-    """An optimizer's name, hyperparameters and state arrays, as a checkpoint stores them.
-
-    Plain SGD keeps no arrays; momentum or Adam will keep their per-parameter
-    velocities in ``arrays`` (stored as members ``optimizer.<name>``).
-    """
-
-    name: str = "sgd"
-    hyperparameters: dict[str, Any] = field(default_factory=dict)
-    arrays: dict[str, np.ndarray] = field(default_factory=dict)
-
-
-@dataclass
-class EpochProgress:
-    """Where an epoch stopped on Ctrl-C: resuming continues at ``next_batch``."""
-
-    epoch: int  #: the 1-based epoch under way
-    next_batch: int  #: index of the first mini-batch not yet run
-    cost_sum: float  #: summed cost of the examples seen so far in this epoch
-    seconds: float  #: training wall time spent in this epoch so far
-    order: np.ndarray  #: the epoch's row order (drawn from the generator at its start)
-
-
-@dataclass
-class Checkpoint:
-    """The training state a checkpoint holds besides the network (see :func:`load_checkpoint`)."""
-
-    epochs_done: int  #: full epochs finished
-    epochs: int  #: epochs the run was asked for in total
+    epochs: int
     mini_batch_size: int
     eta: float
-    checkpoint_every: int | None
-    history: History
-    optimizer: OptimizerState
-    progress: EpochProgress | None = None  #: set when Ctrl-C stopped inside an epoch
-    data: dict[str, Any] | None = None  #: fingerprint of the training data
+    optimizer: Optimizer
+    l2: float
+    schedule: Schedule
+    early_stopping: int | None
+    monitor: str
+    min_delta: float
+    validation_fraction: float | None
+    progress: bool
+    n_threads: int | None
+    checkpoint: str | os.PathLike | None
+    checkpoint_every: int
+
+
+def _settings(epochs: Any, mini_batch_size: Any, eta: Any, *, optimizer: Any, momentum: Any,
+              betas: Any, epsilon: Any, l2: Any, schedule: Any, early_stopping: Any,
+              monitor: Any, min_delta: Any, validation_fraction: Any, progress: Any,
+              n_threads: Any, checkpoint: Any, checkpoint_every: Any) -> Settings:
+    if early_stopping is not None:
+        early_stopping = check.check_int(early_stopping, "early_stopping", minimum=1)
+    if validation_fraction is not None:
+        if isinstance(validation_fraction, bool) or not isinstance(
+                validation_fraction, int | float | np.floating | np.integer):
+            raise TypeError(f"validation_fraction must be a number in (0, 1), got "
+                            f"{type(validation_fraction).__name__} {validation_fraction!r}")
+        validation_fraction = float(validation_fraction)
+        if not 0 < validation_fraction < 1:
+            raise ValueError(f"validation_fraction must be in (0, 1), got {validation_fraction}")
+    if n_threads is not None:
+        n_threads = check.check_int(n_threads, "n_threads", minimum=1)
+    if checkpoint is not None and not isinstance(checkpoint, str | os.PathLike):
+        raise TypeError(f"checkpoint must be a path, got {type(checkpoint).__name__}")
+    return Settings(
+        epochs=check.check_int(epochs, "epochs", minimum=0),
+        mini_batch_size=check.check_int(mini_batch_size, "mini_batch_size", minimum=1),
+        eta=check.check_positive_float(eta, "eta"),
+        optimizer=Optimizer(optimizer, momentum, betas, epsilon),
+        l2=check.check_non_negative_float(l2, "l2"),
+        schedule=as_schedule(schedule),
+        early_stopping=early_stopping,
+        monitor=check.check_choice(monitor, "monitor", MONITORS),
+        min_delta=check.check_non_negative_float(min_delta, "min_delta"),
+        validation_fraction=validation_fraction,
+        progress=bool(progress),
+        n_threads=n_threads,
+        checkpoint=checkpoint,
+        checkpoint_every=check.check_int(checkpoint_every, "checkpoint_every", minimum=1))
 
 
 # --- public entry points -----------------------------------------------------------
 
 
 def sgd(net: Network, X: Any, Y: Any, epochs: int, mini_batch_size: int, eta: float, *,
+        optimizer: str = "sgd", momentum: float = 0.9,
+        betas: tuple[float, float] = (0.9, 0.999), epsilon: float = 1e-8, l2: float = 0.0,
+        schedule: str | Schedule | Any = "constant",
+        validation_data: tuple[Any, Any] | None = None,
+        validation_fraction: float | None = None, early_stopping: int | None = None,
+        monitor: str = "cost", min_delta: float = 0.0,
         test_data: tuple[Any, Any] | None = None, progress: bool = True,
         n_threads: int | None = None, checkpoint: str | os.PathLike | None = None,
         checkpoint_every: int = 1, resume_from: str | os.PathLike | None = None) -> History:
-    """Train ``net`` in place with mini-batch stochastic gradient descent.
+    """Train ``net`` in place with mini-batch gradient descent.
 
     Parameters
     ----------
@@ -210,7 +169,38 @@ def sgd(net: Network, X: Any, Y: Any, epochs: int, mini_batch_size: int, eta: fl
         Examples per gradient step; the last batch of an epoch may be smaller,
         and a size above ``n`` means one batch of all rows.
     eta : float
-        Learning rate η > 0.
+        Learning rate η > 0 (the base rate η₀ of a ``schedule``).
+    optimizer : {"sgd", "momentum", "nesterov", "adam"}
+        The update rule (:mod:`loopbp.optimizers`).
+    momentum : float
+        μ in [0, 1) for ``momentum`` and ``nesterov``.
+    betas : (float, float)
+        Adam's β1 and β2, each in [0, 1).
+    epsilon : float
+        Adam's ε > 0.
+    l2 : float
+        λ >= 0 of L2 regularization: the cost becomes ``C_0 + (λ/2n) Σ w²``
+        with ``n`` the number of training rows; biases are not decayed.
+    schedule : str, Schedule or callable
+        ``"constant"``, ``"step"``, ``"cosine"``, ``"plateau"``, an instance
+        from :mod:`loopbp.schedules` (to set its parameters), or a function
+        ``epoch -> eta`` of the 0-based epoch index.
+    validation_data : (X_val, Y_val), optional
+        Measured after every epoch (cost, and accuracy when ``Y_val`` holds
+        labels or one-hot rows); drives early stopping and ``plateau``.
+    validation_fraction : float in (0, 1), optional
+        Instead of ``validation_data``: hold out this fraction of the training
+        rows, drawn with the network's generator and stratified by class when
+        ``Y`` holds labels or one-hot rows.
+    early_stopping : int, optional
+        Stop after this many epochs in a row without improvement of the
+        validation ``monitor``, and give the network the parameters of its
+        best epoch.  Needs validation data.
+    monitor : {"cost", "accuracy"}
+        What early stopping watches: the validation cost (lower is better) or
+        the validation accuracy (higher is better).
+    min_delta : float
+        The smallest change of ``monitor`` that counts as an improvement.
     test_data : (X_test, y_test), optional
         Evaluated after every epoch; labels as in :meth:`Network.evaluate`.
     progress : bool
@@ -224,16 +214,19 @@ def sgd(net: Network, X: Any, Y: Any, epochs: int, mini_batch_size: int, eta: fl
         Epochs between checkpoints (default 1).
     resume_from : path, optional
         A checkpoint written by an earlier run: ``net`` (which must have the
-        same sizes and dtype) takes its parameters and generator state, and
-        training continues where that run stopped, on the same ``X``, ``Y``.
-        With the same ``mini_batch_size`` and ``eta`` the parameters end up
-        bitwise identical to those of a run that was never stopped.
+        same sizes, activations, cost and dtype) takes its parameters and
+        generator state, and training continues where that run stopped, on
+        the same ``X``, ``Y``, with the optimizer's state, the schedule's
+        state, the held-out rows and the early-stopping record of the
+        checkpoint.  With the same settings the parameters end up bitwise
+        identical to those of a run that was never stopped.
 
     Returns
     -------
     History
         One :class:`EpochRecord` per finished epoch (with ``resume_from``, the
-        checkpoint's records first); ``interrupted`` is True after Ctrl-C.
+        checkpoint's records first); ``interrupted`` is True after Ctrl-C,
+        ``stopped_early`` after early stopping.
 
     Raises
     ------
@@ -241,27 +234,37 @@ def sgd(net: Network, X: Any, Y: Any, epochs: int, mini_batch_size: int, eta: fl
         When the cost or the parameters become NaN or infinite; the parameters
         are left as they were before the failing stretch of mini-batches.
     ValueError, TypeError
-        For invalid arguments, or a checkpoint that does not fit ``net`` or
-        the data (:class:`loopbp.NetworkFileError` for a damaged file).
+        For invalid arguments, or a checkpoint that does not fit ``net``, the
+        data or the settings (:class:`loopbp.NetworkFileError` for a damaged file).
     """
+    settings = _settings(epochs, mini_batch_size, eta, optimizer=optimizer, momentum=momentum,
+                         betas=betas, epsilon=epsilon, l2=l2, schedule=schedule,
+                         early_stopping=early_stopping, monitor=monitor, min_delta=min_delta,
+                         validation_fraction=validation_fraction, progress=progress,
+                         n_threads=n_threads, checkpoint=checkpoint,
+                         checkpoint_every=checkpoint_every)
     start = None
     if resume_from is not None:
         loaded_net, start = load_checkpoint(resume_from)
+        _check_resumable(start, settings, resume_from)
         _adopt(net, loaded_net, resume_from)
-    return _train(net, X, Y, epochs, mini_batch_size, eta, test_data=test_data,
-                  progress=progress, n_threads=n_threads, checkpoint=checkpoint,
-                  checkpoint_every=checkpoint_every, start=start)
+    return _train(net, X, Y, settings, validation_data=validation_data, test_data=test_data,
+                  start=start)
 
 
 def resume(path: str | os.PathLike, X: Any, Y: Any, epochs: int | None = None, *,
-           test_data: tuple[Any, Any] | None = None, progress: bool = True,
-           n_threads: int | None = None, checkpoint: str | os.PathLike | None = None,
+           validation_data: tuple[Any, Any] | None = None,
+           test_data: tuple[Any, Any] | None = None, schedule: Any = None,
+           progress: bool = True, n_threads: int | None = None,
+           checkpoint: str | os.PathLike | None = None,
            checkpoint_every: int | None = None) -> tuple[Network, History]:
     """Continue the training run saved in the checkpoint ``path``.
 
-    The network, generator state, history, mini-batch size and learning rate
-    come from the checkpoint; ``X`` and ``Y`` must be the training data of the
-    original run (a fingerprint in the checkpoint checks this).
+    The network, generator state, history, mini-batch size, learning rate,
+    optimizer and its state, L2 term, schedule, held-out rows and early
+    stopping all come from the checkpoint; ``X`` and ``Y`` must be the
+    training data of the original run (a fingerprint in the checkpoint checks
+    this).
 
     Parameters
     ----------
@@ -272,8 +275,11 @@ def resume(path: str | os.PathLike, X: Any, Y: Any, epochs: int | None = None, *
     epochs : int, optional
         Total epochs of the run, the ones done included (default: the count
         the original run was asked for).
-    test_data, progress, n_threads
-        As for :func:`sgd`.
+    validation_data, test_data, progress, n_threads
+        As for :func:`sgd` (validation data given to the original run must be
+        given again: checkpoints do not store data).
+    schedule : callable, optional
+        The original run's schedule function, when it used one.
     checkpoint : path, optional
         Where to keep writing checkpoints (default: ``path`` itself).
     checkpoint_every : int, optional
@@ -287,176 +293,219 @@ def resume(path: str | os.PathLike, X: Any, Y: Any, epochs: int | None = None, *
         The records of the whole run, the checkpoint's included.
     """
     net, state = load_checkpoint(path)
-    if epochs is None:
-        epochs = state.epochs
-    every = checkpoint_every if checkpoint_every is not None else (state.checkpoint_every or 1)
-    history = _train(net, X, Y, epochs, state.mini_batch_size, state.eta, test_data=test_data,
-                     progress=progress, n_threads=n_threads,
-                     checkpoint=path if checkpoint is None else checkpoint,
-                     checkpoint_every=every, start=state)
-    return net, history
-
-
-def load_checkpoint(path: str | os.PathLike) -> tuple[Network, Checkpoint]:
-    """Read a checkpoint written by ``sgd(..., checkpoint=path)``.
-
-    Returns
-    -------
-    net : Network
-        The network with its parameters and generator state at the checkpoint.
-    state : Checkpoint
-        Epochs done, hyperparameters, optimizer state, history and, after a
-        Ctrl-C inside an epoch, where that epoch stopped.
-
-    Raises
-    ------
-    loopbp.NetworkFileError
-        When the file is not an intact checkpoint (a plain network file, a
-        damaged one, a newer checkpoint version or an unknown optimizer).
-    FileNotFoundError
-        When there is no file at ``path``.
-    """
-    from .network import Network
-
-    meta, arrays = files.read(path)
-    where = repr(str(path))
-    if meta.get("kind") != "checkpoint":
-        raise files.NetworkFileError(
-            f"{where} is a loopbp {meta.get('kind', 'network')} file, not a checkpoint; "
-            "load it with Network.load")
-    net = Network._from_file_contents(meta, arrays, path)
+    hyper = state.optimizer.hyperparameters
+    stopping = state.early_stopping
     try:
-        state = _checkpoint_from_meta(meta["state"]["training"], arrays, net)
-    except files.NetworkFileError:
-        raise
-    except (KeyError, TypeError, ValueError, AttributeError) as err:
-        raise files.NetworkFileError(f"{where} has damaged training state: {err!r}") from err
-    return net, state
-
-
-def save_checkpoint(path: str | os.PathLike, net: Network, state: Checkpoint) -> None:
-    """Write ``net`` and the training ``state`` to ``path`` atomically.
-
-    :func:`sgd` calls this; it is public for tools that build checkpoints of
-    their own (an optimizer with state puts its arrays in ``state.optimizer``).
-
-    Parameters
-    ----------
-    path : path
-        The checkpoint file; replaced atomically (:func:`loopbp.files.write_atomic`).
-    net : Network
-        Parameters and generator state to store.
-    state : Checkpoint
-        The training state (layout in the module notes of :mod:`loopbp.training`).
-    """
-    meta, arrays = net._file_contents()
-    meta["kind"] = "checkpoint"
-    progress = None
-    if state.progress is not None:
-        p = state.progress
-        progress = {"epoch": p.epoch, "next_batch": p.next_batch,
-                    "cost_sum": float(p.cost_sum), "seconds": float(p.seconds)}
-        arrays["progress.order"] = np.ascontiguousarray(p.order, dtype=np.int64)
-    for name, array in state.optimizer.arrays.items():
-        arrays[f"optimizer.{name}"] = np.ascontiguousarray(array)
-    meta["state"] = dict(meta["state"], training={
-        "version": CHECKPOINT_VERSION,
-        "epochs_done": state.epochs_done,
-        "epochs": state.epochs,
-        "mini_batch_size": state.mini_batch_size,
-        "eta": state.eta,
-        "checkpoint_every": state.checkpoint_every,
-        "optimizer": {"name": state.optimizer.name,
-                      "hyperparameters": state.optimizer.hyperparameters,
-                      "arrays": sorted(state.optimizer.arrays)},
-        "history": state.history.to_dict(),
-        "progress": progress,
-        "data": state.data,
-    })
-    files.write_atomic(path, meta, arrays)
+        plan = schedule_from_dict(state.schedule, schedule)
+    except (KeyError, TypeError) as err:
+        raise ValueError(f"the checkpoint's schedule cannot be rebuilt: {err!r}") from err
+    settings = _settings(
+        state.epochs if epochs is None else epochs, state.mini_batch_size, state.eta,
+        optimizer=state.optimizer.name, momentum=hyper.get("momentum", 0.9),
+        betas=tuple(hyper.get("betas", (0.9, 0.999))), epsilon=hyper.get("epsilon", 1e-8),
+        l2=state.l2, schedule=plan,
+        early_stopping=None if stopping is None else stopping.patience,
+        monitor="cost" if stopping is None else stopping.monitor,
+        min_delta=0.0 if stopping is None else stopping.min_delta,
+        validation_fraction=state.validation_fraction, progress=progress,
+        n_threads=n_threads, checkpoint=path if checkpoint is None else checkpoint,
+        checkpoint_every=(checkpoint_every if checkpoint_every is not None
+                          else (state.checkpoint_every or 1)))
+    history = _train(net, X, Y, settings, validation_data=validation_data,
+                     test_data=test_data, start=state)
+    return net, history
 
 
 # --- the run -------------------------------------------------------------------------
 
 
-def _train(net: Network, X: Any, Y: Any, epochs: int, mini_batch_size: int, eta: float, *,
-           test_data: tuple[Any, Any] | None, progress: bool, n_threads: int | None,
-           checkpoint: str | os.PathLike | None, checkpoint_every: int,
+@dataclass
+class _Evaluation:
+    """Data measured after every epoch: inputs, targets and (for accuracy) labels."""
+
+    X: np.ndarray
+    Y: np.ndarray
+    labels: np.ndarray | None
+
+    def measure(self, net: Network) -> tuple[float, int | None]:
+        """Mean cost and, with labels, the number of rows classified correctly."""
+        out = net.feedforward(self.X)
+        cost = float(kernels.batch_cost(out, self.Y, net.cost_code))
+        if self.labels is None:
+            return cost, None
+        return cost, int(np.count_nonzero(np.argmax(out, axis=1) == self.labels))
+
+
+def _labels_of(Y_given: Any, targets: np.ndarray) -> np.ndarray | None:
+    """Class labels behind ``targets``: given as labels, or one-hot rows; None otherwise."""
+    if np.ndim(Y_given) == 1:
+        return np.argmax(targets, axis=1)
+    one_hot = np.all((targets == 0) | (targets == 1), axis=1) & (targets.sum(axis=1) == 1)
+    return np.argmax(targets, axis=1) if one_hot.all() else None
+
+
+def holdout_rows(labels: np.ndarray | None, n: int, fraction: float,
+                 rng: np.random.Generator) -> np.ndarray:
+    """Sorted indices of the rows held out for validation.
+
+    With labels, each class gives ``round(fraction · its count)`` of its rows
+    (a stratified split); without, ``round(fraction · n)`` rows are drawn.
+    """
+    if labels is None:
+        groups = [np.arange(n)]
+    else:
+        groups = [np.flatnonzero(labels == c) for c in np.unique(labels)]
+    held = [rng.permutation(rows)[:math.floor(fraction * rows.size + 0.5)] for rows in groups]
+    index = np.sort(np.concatenate(held)).astype(np.int64)
+    if not 0 < index.size < n:
+        raise ValueError(
+            f"validation_fraction={fraction:g} holds out {index.size} of {n} training rows; "
+            "choose a fraction that leaves rows on both sides")
+    return index
+
+
+def _train(net: Network, X: Any, Y: Any, settings: Settings, *,
+           validation_data: tuple[Any, Any] | None, test_data: tuple[Any, Any] | None,
            start: Checkpoint | None) -> History:
+    X_given, Y_given = X, Y
     X = check.as_inputs(X, "X", net.sizes[0], net.dtype)
-    Y = check.as_targets(Y, "Y", X.shape[0], net.sizes[-1], net.dtype)
-    epochs = check.check_int(epochs, "epochs", minimum=0)
-    mini_batch_size = check.check_int(mini_batch_size, "mini_batch_size", minimum=1)
-    eta = check.check_positive_float(eta, "eta")
+    Y = net.targets(Y, "Y", X.shape[0])
+    s = settings
+    tests = validation = None
     if test_data is not None:
         if not isinstance(test_data, tuple | list) or len(test_data) != 2:
             raise TypeError("test_data must be a pair (X_test, y_test)")
         X_test = check.as_inputs(test_data[0], "test_data[0]", net.sizes[0], net.dtype)
-        y_test = check.as_labels(test_data[1], "test_data[1]", X_test.shape[0], net.sizes[-1])
-    if n_threads is not None:
-        n_threads = check.check_int(n_threads, "n_threads", minimum=1)
-    if checkpoint is not None and not isinstance(checkpoint, str | os.PathLike):
-        raise TypeError(f"checkpoint must be a path, got {type(checkpoint).__name__}")
-    checkpoint_every = check.check_int(checkpoint_every, "checkpoint_every", minimum=1)
-
+        tests = (X_test, check.as_labels(test_data[1], "test_data[1]", X_test.shape[0],
+                                          net.sizes[-1]))
+    if validation_data is not None and s.validation_fraction is not None:
+        raise ValueError("give either validation_data or validation_fraction, not both")
+    if validation_data is not None:
+        if not isinstance(validation_data, tuple | list) or len(validation_data) != 2:
+            raise TypeError("validation_data must be a pair (X_val, Y_val)")
+        X_val = check.as_inputs(validation_data[0], "validation_data[0]", net.sizes[0],
+                                net.dtype)
+        Y_val = net.targets(validation_data[1], "validation_data[1]", X_val.shape[0])
+        validation = _Evaluation(X_val, Y_val, _labels_of(validation_data[1], Y_val))
+    if s.early_stopping is not None and validation_data is None \
+            and s.validation_fraction is None:
+        raise ValueError("early_stopping needs validation data: pass validation_data=(X, Y) "
+                         "or validation_fraction")
     net.parameters()  # refuses parameters of the wrong shape, NaN or infinity
-    fingerprint = _fingerprint(X, Y) if (checkpoint is not None or start is not None) else None
+    data_print = fingerprint(X, Y) if (s.checkpoint is not None or start is not None) else None
+    if start is not None and start.data is not None and start.data != data_print:
+        raise ValueError(
+            "the checkpoint was written while training on other data "
+            f"({start.data.get('X_shape')} inputs); resume needs the run's own X and Y")
+
+    held_out = None
+    if s.validation_fraction is not None:
+        if start is not None and start.validation_index is not None:
+            held_out = start.validation_index
+            if held_out.max() >= X.shape[0] or np.any(np.diff(held_out) <= 0):
+                raise ValueError("the checkpoint's validation rows do not fit the data")
+        else:
+            held_out = holdout_rows(_labels_of(Y_given, Y), X.shape[0], s.validation_fraction,
+                                    net.rng)
+        keep = np.ones(X.shape[0], bool)
+        keep[held_out] = False
+        X_val, Y_val = X[held_out], Y[held_out]
+        validation = _Evaluation(X_val, Y_val, _labels_of(Y_given, Y_val))
+        X, Y = np.ascontiguousarray(X[keep]), np.ascontiguousarray(Y[keep])
+    if s.early_stopping is not None and s.monitor == "accuracy" and validation.labels is None:
+        raise ValueError("monitor='accuracy' needs validation labels (or one-hot targets)")
+    del X_given
+
     history = History()
     done, resume_at = 0, None
+    optimizer_state = initial_state(s.optimizer, s.eta, net.weights, net.biases)
+    stopping = (EarlyStopping(s.early_stopping, s.monitor, s.min_delta)
+                if s.early_stopping is not None else None)
     if start is not None:
-        if start.data is not None and start.data != fingerprint:
-            raise ValueError(
-                "the checkpoint was written while training on other data "
-                f"({start.data.get('X_shape')} inputs); resume needs the run's own X and Y")
-        if start.progress is not None and mini_batch_size != start.mini_batch_size:
+        if start.progress is not None and s.mini_batch_size != start.mini_batch_size:
             raise ValueError(
                 f"the checkpoint stopped inside epoch {start.progress.epoch} with mini-batches "
                 f"of {start.mini_batch_size}; resume it with mini_batch_size="
-                f"{start.mini_batch_size}, not {mini_batch_size}")
-        history.records = list(start.history.records)
+                f"{start.mini_batch_size}, not {s.mini_batch_size}")
+        history = History(list(start.history.records), stopped_early=start.history.stopped_early,
+                          best_epoch=start.history.best_epoch)
         done, resume_at = start.epochs_done, start.progress
+        optimizer_state.arrays, optimizer_state.step = start.optimizer.arrays, \
+            start.optimizer.step
+        check_state(optimizer_state, net.weights)
+        if stopping is not None and start.early_stopping is not None:
+            stopping = start.early_stopping
+    s.schedule.start(s.eta, s.epochs)
 
-    trainer = _Trainer(net, X, Y, mini_batch_size, eta)
+    trainer = _Trainer(net, X, Y, s.mini_batch_size, s.optimizer, optimizer_state,
+                       decay=s.l2 / X.shape[0])
     if resume_at is not None and resume_at.order.shape != (X.shape[0],):
         raise ValueError("the checkpoint's epoch order does not fit the data")
 
     def write(where: EpochProgress | None) -> None:
-        save_checkpoint(checkpoint, net, Checkpoint(
-            epochs_done=len(history), epochs=epochs, mini_batch_size=mini_batch_size, eta=eta,
-            checkpoint_every=checkpoint_every, history=History(list(history.records)),
-            optimizer=OptimizerState("sgd", {"eta": eta}), progress=where, data=fingerprint))
+        save_checkpoint(s.checkpoint, net, Checkpoint(
+            epochs_done=len(history), epochs=s.epochs, mini_batch_size=s.mini_batch_size,
+            eta=s.eta, checkpoint_every=s.checkpoint_every,
+            history=History(list(history.records), stopped_early=history.stopped_early,
+                            best_epoch=history.best_epoch),
+            optimizer=trainer.optimizer_state(), progress=where, data=data_print, l2=s.l2,
+            schedule=s.schedule.to_dict(), validation_index=held_out,
+            validation_fraction=s.validation_fraction, early_stopping=stopping))
 
-    remaining = max(epochs - done, 0)
+    remaining = 0 if history.stopped_early else max(s.epochs - done, 0)
     previous_threads = get_num_threads()
-    bar = tqdm(total=remaining * X.shape[0], unit="ex", unit_scale=True, disable=not progress,
-               desc="training", dynamic_ncols=True, leave=True)
+    bar = tqdm(total=remaining * X.shape[0], unit="ex", unit_scale=True,
+               disable=not s.progress, desc="training", dynamic_ncols=True, leave=True)
     stop = _StopRequest()
     saved_on_stop = False
     try:
-        if n_threads is not None:
-            set_num_threads(n_threads)
+        if s.n_threads is not None:
+            set_num_threads(s.n_threads)
         with stop.handling_sigint():
-            for epoch in range(done + 1, epochs + 1):
-                record = trainer.epoch(epoch, bar, stop, resume_at)
+            for epoch in range(done + 1, done + remaining + 1):
+                eta = s.schedule.eta(epoch - 1)
+                record = trainer.epoch(epoch, eta, bar, stop, resume_at)
                 resume_at = None
                 if record is None:  # Ctrl-C inside the epoch
                     history.interrupted = True
-                    if checkpoint is not None:
+                    if s.checkpoint is not None:
                         write(trainer.progress)
                         saved_on_stop = True
                     break
-                if test_data is not None:
-                    record.test_correct = net.evaluate(X_test, y_test)
-                    record.test_total = X_test.shape[0]
+                if s.l2:
+                    record.cost += 0.5 * trainer.decay * sum(
+                        float(np.dot(w.ravel(), w.ravel())) for w in net.weights)
+                if validation is not None:
+                    record.validation_cost, record.validation_correct = validation.measure(net)
+                    if validation.labels is not None:
+                        record.validation_total = validation.X.shape[0]
+                if tests is not None:
+                    record.test_correct = net.evaluate(*tests)
+                    record.test_total = tests[0].shape[0]
                 history.records.append(record)
-                if progress:
+                s.schedule.observe(epoch - 1, record.cost if validation is None
+                                   else record.validation_cost)
+                stop_early = False
+                if stopping is not None:
+                    value = (record.validation_cost if stopping.monitor == "cost"
+                             else record.validation_accuracy)
+                    stop_early = stopping.observe(epoch, value, net.weights, net.biases)
+                    history.best_epoch = stopping.best_epoch
+                    history.stopped_early = stop_early
+                if s.progress:
                     bar.set_postfix_str(_describe(record), refresh=False)
-                    bar.write(f"epoch {epoch}/{epochs}: {_describe(record)}")
-                last = epoch == epochs
-                if checkpoint is not None and (epoch % checkpoint_every == 0 or last
-                                               or stop.requested):
+                    bar.write(f"epoch {epoch}/{s.epochs}: {_describe(record)}")
+                last = epoch == s.epochs or stop_early
+                if s.checkpoint is not None and (epoch % s.checkpoint_every == 0 or last
+                                                 or stop.requested):
                     write(None)
                     saved_on_stop = stop.requested
+                if stop_early:
+                    if s.progress:
+                        bar.write(f"early stopping: no improvement of the validation "
+                                  f"{stopping.monitor} for {stopping.patience} epoch(s); "
+                                  f"keeping the parameters of epoch {stopping.best_epoch}")
+                    break
                 if stop.requested and not last:
                     history.interrupted = True
                     break
@@ -464,10 +513,12 @@ def _train(net: Network, X: Any, Y: Any, epochs: int, mini_batch_size: int, eta:
         history.interrupted = True
     finally:
         bar.close()
-        if n_threads is not None:
+        if s.n_threads is not None:
             set_num_threads(previous_threads)
-    if history.interrupted and progress:
-        where = (f"; checkpoint written to {os.fspath(checkpoint)}" if saved_on_stop else "")
+    if stopping is not None and stopping.best_epoch is not None and not history.interrupted:
+        stopping.restore(net.weights, net.biases)
+    if history.interrupted and s.progress:
+        where = (f"; checkpoint written to {os.fspath(s.checkpoint)}" if saved_on_stop else "")
         tqdm.write(f"interrupted: {len(history)} full epoch(s) done; parameters are those "
                    f"after the last finished mini-batch{where}")
     return history
@@ -475,9 +526,15 @@ def _train(net: Network, X: Any, Y: Any, epochs: int, mini_batch_size: int, eta:
 
 def _describe(record: EpochRecord) -> str:
     text = f"cost {record.cost:.5f}"
+    if record.validation_cost is not None:
+        text += f", validation cost {record.validation_cost:.5f}"
+    if record.validation_accuracy is not None:
+        text += f" ({100 * record.validation_accuracy:.2f}%)"
     if record.test_accuracy is not None:
         text += (f", test accuracy {record.test_correct}/{record.test_total} "
                  f"({100 * record.test_accuracy:.2f}%)")
+    if record.eta is not None:
+        text += f", eta {record.eta:.4g}"
     return text
 
 
@@ -517,10 +574,9 @@ class _Trainer:
     """Buffers allocated once per :func:`sgd` call, and the epoch loop around the kernel."""
 
     def __init__(self, net: Network, X: np.ndarray, Y: np.ndarray, batch_size: int,
-                 eta: float) -> None:
-        from .network import typed_list, workspace
-
-        self.net, self.X, self.Y, self.eta = net, X, Y, eta
+                 optimizer: Optimizer, state: OptimizerState, decay: float) -> None:
+        self.net, self.X, self.Y = net, X, Y
+        self.optimizer, self.decay = optimizer, decay
         n = X.shape[0]
         self.batch_size = min(batch_size, n)
         self.n_batches = math.ceil(n / self.batch_size)
@@ -535,17 +591,43 @@ class _Trainer:
         self.kernels = kernels_for(net.sizes, self.batch_size)
         #: each mini-batch's summed cost, added up once per epoch in a fixed order
         self.batch_costs = np.zeros(self.n_batches)
-        self.saved_w = [np.empty_like(w) for w in net.weights]
-        self.saved_b = [np.empty_like(b) for b in net.biases]
+        # the optimizer's arrays, by kind; kinds it does not keep get empty arrays
+        self.state_arrays, self.hyperparameters = state.arrays, state.hyperparameters
+        self.step = np.array([state.step], dtype=np.int64)
+        lists = []
+        for kind in ("v", "m"):
+            if kind in STATE_ARRAYS[optimizer.name]:
+                layers = range(len(net.weights))
+                lists.append(typed_list([state.arrays[f"{kind}{i}"] for i in layers]))
+                lists.append(typed_list([state.arrays[f"{kind}b{i}"] for i in layers]))
+            else:
+                lists.append(typed_list([np.zeros((0, 0), net.dtype)] * len(net.weights)))
+                lists.append(typed_list([np.zeros(0, net.dtype)] * len(net.biases)))
+        self.state = (*lists, self.step)
+        self.model = (net.f_codes, net.cost_code)
+        # copies to roll back to when a stretch diverges
+        self.saved = [np.empty_like(a) for a in self._rolled_back()]
         work = flops_per_batch(net.sizes, self.batch_size)
         self.batches_per_call = max(1, int(CALL_SECONDS * ASSUMED_FLOPS / work))
         self.progress: EpochProgress | None = None
 
-    def epoch(self, epoch: int, bar: tqdm, stop: _StopRequest,
+    def _rolled_back(self) -> list[np.ndarray]:
+        """Everything a stretch changes: parameters, optimizer arrays, step count."""
+        return [*self.net.weights, *self.net.biases, *self.state_arrays.values(), self.step]
+
+    def optimizer_state(self) -> OptimizerState:
+        """The optimizer's state now (the arrays are shared, not copied)."""
+        return OptimizerState(self.optimizer.name, self.hyperparameters, self.state_arrays,
+                              int(self.step[0]))
+
+    def epoch(self, epoch: int, eta: float, bar: tqdm, stop: _StopRequest,
               resume_at: EpochProgress | None = None) -> EpochRecord | None:
-        """Run one epoch; None when a stop request ended it early (see :attr:`progress`)."""
+        """Run one epoch at rate ``eta``; None when a stop request ended it early."""
         net = self.net
         weights, biases = net.parameters()
+        opt = self.optimizer
+        optimizer = (opt.code, eta, self.decay, opt.momentum, opt.betas[0], opt.betas[1],
+                     opt.epsilon)
         if resume_at is not None:
             order = np.ascontiguousarray(resume_at.order, dtype=np.int64)
             first, cost_before, spent = (resume_at.next_batch, resume_at.cost_sum,
@@ -563,21 +645,21 @@ class _Trainer:
                                               spent + time.perf_counter() - started, order)
                 return None
             stop_at = min(first + self.batches_per_call, self.n_batches)
-            for dest, src in zip(self.saved_w + self.saved_b, net.weights + net.biases):
+            for dest, src in zip(self.saved, self._rolled_back()):
                 dest[...] = src
             call_started = time.perf_counter()
             with parallel_guard():
                 cost = self.kernels.train_mini_batches(
-                    weights, biases, self.X, self.Y, order, first, stop_at, self.eta,
-                    self.weights_T, self.nabla_w, self.nabla_b, self.ws_full, self.ws_tail,
-                    self.batch_costs)
+                    weights, biases, self.X, self.Y, order, first, stop_at, self.model,
+                    optimizer, self.state, self.weights_T, self.nabla_w, self.nabla_b,
+                    self.ws_full, self.ws_tail, self.batch_costs)
             if not (math.isfinite(cost) and _all_finite(net.weights)
                     and _all_finite(net.biases)):
-                for dest, src in zip(net.weights + net.biases, self.saved_w + self.saved_b):
+                for dest, src in zip(self._rolled_back(), self.saved):
                     dest[...] = src
                 raise TrainingDiverged(
                     f"training diverged in epoch {epoch}: the cost or the parameters became "
-                    f"NaN or infinite (the learning rate eta={self.eta:g} is probably too "
+                    f"NaN or infinite (the learning rate eta={eta:g} is probably too "
                     "large, or the targets too big); the parameters are left as they were "
                     "before the failing mini-batches")
             self._resize_calls(stop_at - first, time.perf_counter() - call_started)
@@ -587,7 +669,7 @@ class _Trainer:
         # fsum is exactly rounded: the total does not depend on how calls split the epoch
         cost_sum = cost_before + math.fsum(self.batch_costs[epoch_first:])
         return EpochRecord(epoch, cost_sum / self.X.shape[0],
-                           spent + time.perf_counter() - started)
+                           spent + time.perf_counter() - started, eta=eta)
 
     def _resize_calls(self, batches: int, seconds: float) -> None:
         """Aim each compiled call at :data:`CALL_SECONDS` from the last one's speed."""
@@ -600,79 +682,38 @@ def _all_finite(arrays: list[np.ndarray]) -> bool:
     return all(np.isfinite(a).all() for a in arrays)
 
 
-# --- checkpoint helpers ----------------------------------------------------------------
+# --- resuming ------------------------------------------------------------------------
 
 
-def _fingerprint(X: np.ndarray, Y: np.ndarray) -> dict[str, Any]:
-    """Shapes, dtype and a hash of the (converted) training data."""
-    digest = hashlib.blake2b(digest_size=16)
-    for array in (X, Y):
-        digest.update(repr((array.shape, array.dtype.str)).encode())
-        digest.update(memoryview(np.ascontiguousarray(array)).cast("B"))
-    return {"X_shape": list(X.shape), "Y_shape": list(Y.shape), "dtype": X.dtype.name,
-            "blake2b": digest.hexdigest()}
+def _check_resumable(start: Checkpoint, settings: Settings, path: Any) -> None:
+    """Refuse to resume with settings whose state the checkpoint does not hold."""
+    where = repr(str(path))
+    if start.optimizer.name != settings.optimizer.name:
+        raise ValueError(f"checkpoint {where} was written by a run with optimizer="
+                         f"{start.optimizer.name!r}; resume it with the same optimizer "
+                         f"(or use loopbp.resume, which takes every setting from the checkpoint)")
+    if start.schedule["name"] != settings.schedule.name:
+        raise ValueError(f"checkpoint {where} was written by a run with schedule "
+                         f"{start.schedule['name']!r}, not {settings.schedule.name!r}")
+    settings.schedule.load_state(start.schedule["state"])
+    if (start.validation_index is None) != (settings.validation_fraction is None) or (
+            start.validation_fraction is not None
+            and start.validation_fraction != settings.validation_fraction):
+        raise ValueError(f"checkpoint {where} held out validation_fraction="
+                         f"{start.validation_fraction}; resume it with the same fraction")
+    if (start.early_stopping is None) != (settings.early_stopping is None):
+        raise ValueError(f"checkpoint {where}: early_stopping must be set as in the original "
+                         "run to resume it")
 
 
 def _adopt(net: Network, loaded: Network, path: str | os.PathLike) -> None:
     """Give ``net`` the parameters and generator state of the checkpoint's network."""
-    if net.sizes != loaded.sizes or net.dtype != loaded.dtype:
+    if (net.sizes, net.activations, net.cost, net.dtype) != (
+            loaded.sizes, loaded.activations, loaded.cost, loaded.dtype):
         raise ValueError(
-            f"checkpoint {str(path)!r} holds a {loaded.sizes} {loaded.dtype.name} network; "
-            f"it cannot resume training of a {net.sizes} {net.dtype.name} one")
+            f"checkpoint {str(path)!r} holds a {loaded!r}; it cannot resume training of a "
+            f"{net!r}")
     net.weights = [w.copy() for w in loaded.weights]
     net.biases = [b.copy() for b in loaded.biases]
     net.rng = loaded.rng
     net.seed = loaded.seed
-
-
-def _checkpoint_from_meta(training: dict, arrays: dict[str, np.ndarray],
-                          net: Network) -> Checkpoint:
-    def integer(value: Any, name: str, minimum: int) -> int:
-        return check.check_int(value, f"training.{name}", minimum=minimum)
-
-    version = training["version"]
-    if not isinstance(version, int) or isinstance(version, bool) or not (
-            1 <= version <= CHECKPOINT_VERSION):
-        raise files.NetworkFileError(
-            f"checkpoint version {version!r}; this loopbp reads version {CHECKPOINT_VERSION}")
-    optimizer = training["optimizer"]
-    name = optimizer["name"]
-    if name not in OPTIMIZERS:
-        raise files.NetworkFileError(
-            f"the checkpoint uses the optimizer {name!r}, which this loopbp does not know")
-    hyperparameters = optimizer["hyperparameters"]
-    if not isinstance(hyperparameters, dict):
-        raise TypeError("optimizer hyperparameters must be a mapping")
-    optimizer_arrays = {a: arrays[f"optimizer.{a}"] for a in optimizer["arrays"]}
-    history = History.from_dict(training["history"])
-    epochs_done = integer(training["epochs_done"], "epochs_done", 0)
-    if len(history) != epochs_done:
-        raise ValueError("history and epochs_done disagree")
-    progress = training["progress"]
-    if progress is not None:
-        order = arrays["progress.order"]
-        n_rows = order.shape[0] if order.ndim == 1 else -1
-        if (order.dtype != np.int64 or order.ndim != 1
-                or not np.array_equal(np.sort(order), np.arange(n_rows))):
-            raise ValueError("progress.order is not a permutation of the rows")
-        progress = EpochProgress(
-            epoch=integer(progress["epoch"], "progress.epoch", epochs_done + 1),
-            next_batch=integer(progress["next_batch"], "progress.next_batch", 0),
-            cost_sum=float(progress["cost_sum"]), seconds=float(progress["seconds"]),
-            order=np.ascontiguousarray(order))
-        if progress.epoch != epochs_done + 1 or not math.isfinite(progress.cost_sum):
-            raise ValueError("progress does not follow the finished epochs")
-    every = training["checkpoint_every"]
-    data = training["data"]
-    if data is not None and not isinstance(data, dict):
-        raise TypeError("data fingerprint must be a mapping")
-    return Checkpoint(
-        epochs_done=epochs_done,
-        epochs=integer(training["epochs"], "epochs", 0),
-        mini_batch_size=integer(training["mini_batch_size"], "mini_batch_size", 1),
-        eta=check.check_positive_float(training["eta"], "training.eta"),
-        checkpoint_every=None if every is None else integer(every, "checkpoint_every", 1),
-        history=history,
-        optimizer=OptimizerState(name, hyperparameters, optimizer_arrays),
-        progress=progress,
-        data=data)

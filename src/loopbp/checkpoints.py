@@ -1,0 +1,272 @@
+"""Checkpoints: the whole state of a training run, in one network file.
+
+A checkpoint is a loopbp network file (:mod:`loopbp.files`) with
+``meta["kind"] == "checkpoint"``, so :meth:`Network.load` also reads the
+network out of one.  Besides ``w0, w1, …, b0, b1, …`` and the generator state
+it holds, under ``meta["state"]["training"]``:
+
+=====================  =====================================================
+key                    content
+=====================  =====================================================
+``version``            :data:`CHECKPOINT_VERSION` (version 1 files still load)
+``epochs_done``        full epochs finished
+``epochs``             the epoch count the run was asked for
+``mini_batch_size``    as given to :func:`loopbp.sgd`
+``eta``                the base learning rate η₀
+``checkpoint_every``   the interval the run used
+``optimizer``          ``{"name", "hyperparameters", "arrays", "step"}``;
+                       each listed array is the member ``optimizer.<name>``
+                       (``v0, vb0, …`` velocities or second moments, ``m0,
+                       mb0, …`` first moments; plain SGD has none) and
+                       ``step`` counts the updates made (Adam's t)
+``l2``                 λ of the L2 term
+``schedule``           :meth:`loopbp.schedules.Schedule.to_dict`
+``validation``         ``None``, or ``{"fraction": f}`` with the held-out
+                       rows in the member ``validation.index``
+``early_stopping``     ``None`` or :meth:`EarlyStopping.to_dict`, with the
+                       kept parameters in the members ``best.w0, …``
+``history``            :meth:`History.to_dict` of the epochs so far
+``progress``           ``None`` at an epoch boundary; after a Ctrl-C inside
+                       an epoch: ``{"epoch", "next_batch", "cost_sum",
+                       "seconds"}``, with that epoch's row order in the member
+                       ``progress.order``
+``data``               fingerprint of the training data (shape, dtype and a
+                       BLAKE2 hash), so a run is not resumed on other data
+=====================  =====================================================
+"""
+
+from __future__ import annotations
+
+import hashlib
+import math
+import os
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from . import _validation as check
+from . import files
+from .early_stopping import EarlyStopping
+from .history import History
+from .optimizers import OPTIMIZERS, STATE_ARRAYS, OptimizerState
+
+if TYPE_CHECKING:
+    from .network import Network
+
+#: Version of the ``training`` section of a checkpoint's metadata.
+CHECKPOINT_VERSION = 2
+
+
+@dataclass
+class EpochProgress:
+    """Where an epoch stopped on Ctrl-C: resuming continues at ``next_batch``."""
+
+    epoch: int  #: the 1-based epoch under way
+    next_batch: int  #: index of the first mini-batch not yet run
+    cost_sum: float  #: summed cost of the examples seen so far in this epoch
+    seconds: float  #: training wall time spent in this epoch so far
+    order: np.ndarray  #: the epoch's row order (drawn from the generator at its start)
+
+
+@dataclass
+class Checkpoint:
+    """The training state a checkpoint holds besides the network (see :func:`load_checkpoint`)."""
+
+    epochs_done: int  #: full epochs finished
+    epochs: int  #: epochs the run was asked for in total
+    mini_batch_size: int
+    eta: float  #: the base learning rate η₀
+    checkpoint_every: int | None
+    history: History
+    optimizer: OptimizerState
+    progress: EpochProgress | None = None  #: set when Ctrl-C stopped inside an epoch
+    data: dict[str, Any] | None = None  #: fingerprint of the training data
+    l2: float = 0.0
+    schedule: dict[str, Any] = field(
+        default_factory=lambda: {"name": "constant", "params": {}, "state": {}})
+    #: rows of the training data held out for validation (``validation_fraction``)
+    validation_index: np.ndarray | None = None
+    validation_fraction: float | None = None
+    early_stopping: EarlyStopping | None = None
+
+
+def fingerprint(X: np.ndarray, Y: np.ndarray) -> dict[str, Any]:
+    """Shapes, dtype and a hash of the (converted) training data."""
+    digest = hashlib.blake2b(digest_size=16)
+    for array in (X, Y):
+        digest.update(repr((array.shape, array.dtype.str)).encode())
+        digest.update(memoryview(np.ascontiguousarray(array)).cast("B"))
+    return {"X_shape": list(X.shape), "Y_shape": list(Y.shape), "dtype": X.dtype.name,
+            "blake2b": digest.hexdigest()}
+
+
+def save_checkpoint(path: str | os.PathLike, net: Network, state: Checkpoint) -> None:
+    """Write ``net`` and the training ``state`` to ``path`` atomically.
+
+    :func:`loopbp.sgd` calls this; it is public for tools that build
+    checkpoints of their own.
+
+    Parameters
+    ----------
+    path : path
+        The checkpoint file; replaced atomically (:func:`loopbp.files.write_atomic`).
+    net : Network
+        Parameters and generator state to store.
+    state : Checkpoint
+        The training state (layout in the module notes).
+    """
+    meta, arrays = net._file_contents()
+    meta["kind"] = "checkpoint"
+    progress = None
+    if state.progress is not None:
+        p = state.progress
+        progress = {"epoch": p.epoch, "next_batch": p.next_batch,
+                    "cost_sum": float(p.cost_sum), "seconds": float(p.seconds)}
+        arrays["progress.order"] = np.ascontiguousarray(p.order, dtype=np.int64)
+    for name, array in state.optimizer.arrays.items():
+        arrays[f"optimizer.{name}"] = np.ascontiguousarray(array)
+    validation = None
+    if state.validation_index is not None:
+        validation = {"fraction": state.validation_fraction}
+        arrays["validation.index"] = np.ascontiguousarray(state.validation_index, np.int64)
+    stopping = None
+    if state.early_stopping is not None:
+        stopping = state.early_stopping.to_dict()
+        arrays.update(state.early_stopping.arrays())
+    meta["state"] = dict(meta["state"], training={
+        "version": CHECKPOINT_VERSION,
+        "epochs_done": state.epochs_done,
+        "epochs": state.epochs,
+        "mini_batch_size": state.mini_batch_size,
+        "eta": state.eta,
+        "checkpoint_every": state.checkpoint_every,
+        "optimizer": {"name": state.optimizer.name,
+                      "hyperparameters": state.optimizer.hyperparameters,
+                      "arrays": sorted(state.optimizer.arrays),
+                      "step": int(state.optimizer.step)},
+        "l2": state.l2,
+        "schedule": state.schedule,
+        "validation": validation,
+        "early_stopping": stopping,
+        "history": state.history.to_dict(),
+        "progress": progress,
+        "data": state.data,
+    })
+    files.write_atomic(path, meta, arrays)
+
+
+def load_checkpoint(path: str | os.PathLike) -> tuple[Network, Checkpoint]:
+    """Read a checkpoint written by ``sgd(..., checkpoint=path)``.
+
+    Returns
+    -------
+    net : Network
+        The network with its parameters and generator state at the checkpoint.
+    state : Checkpoint
+        Epochs done, hyperparameters, optimizer state, schedule, validation
+        split, early-stopping state, history and, after a Ctrl-C inside an
+        epoch, where that epoch stopped.
+
+    Raises
+    ------
+    loopbp.NetworkFileError
+        When the file is not an intact checkpoint (a plain network file, a
+        damaged one, a newer checkpoint version or an unknown optimizer).
+    FileNotFoundError
+        When there is no file at ``path``.
+    """
+    from .network import Network
+
+    meta, arrays = files.read(path)
+    where = repr(str(path))
+    if meta.get("kind") != "checkpoint":
+        raise files.NetworkFileError(
+            f"{where} is a loopbp {meta.get('kind', 'network')} file, not a checkpoint; "
+            "load it with Network.load")
+    net = Network._from_file_contents(meta, arrays, path)
+    try:
+        state = _checkpoint_from_meta(meta["state"]["training"], arrays, net)
+    except files.NetworkFileError:
+        raise
+    except (KeyError, TypeError, ValueError, AttributeError) as err:
+        raise files.NetworkFileError(f"{where} has damaged training state: {err!r}") from err
+    return net, state
+
+
+def _checkpoint_from_meta(training: dict, arrays: dict[str, np.ndarray],
+                          net: Network) -> Checkpoint:
+    def integer(value: Any, name: str, minimum: int) -> int:
+        return check.check_int(value, f"training.{name}", minimum=minimum)
+
+    version = training["version"]
+    if not isinstance(version, int) or isinstance(version, bool) or not (
+            1 <= version <= CHECKPOINT_VERSION):
+        raise files.NetworkFileError(
+            f"checkpoint version {version!r}; this loopbp reads versions 1 to "
+            f"{CHECKPOINT_VERSION}")
+    optimizer = training["optimizer"]
+    name = optimizer["name"]
+    if name not in OPTIMIZERS:
+        raise files.NetworkFileError(
+            f"the checkpoint uses the optimizer {name!r}, which this loopbp does not know")
+    hyperparameters = optimizer["hyperparameters"]
+    if not isinstance(hyperparameters, dict):
+        raise TypeError("optimizer hyperparameters must be a mapping")
+    optimizer_arrays = {a: arrays[f"optimizer.{a}"] for a in optimizer["arrays"]}
+    step = integer(optimizer.get("step", 0), "optimizer.step", 0)
+    state = OptimizerState(name, hyperparameters, optimizer_arrays, step)
+    if version >= 2 or STATE_ARRAYS[name]:
+        from .optimizers import check_state
+
+        check_state(state, net.weights)
+    history = History.from_dict(training["history"])
+    epochs_done = integer(training["epochs_done"], "epochs_done", 0)
+    if len(history) != epochs_done:
+        raise ValueError("history and epochs_done disagree")
+    progress = training["progress"]
+    if progress is not None:
+        order = arrays["progress.order"]
+        n_rows = order.shape[0] if order.ndim == 1 else -1
+        if (order.dtype != np.int64 or order.ndim != 1
+                or not np.array_equal(np.sort(order), np.arange(n_rows))):
+            raise ValueError("progress.order is not a permutation of the rows")
+        progress = EpochProgress(
+            epoch=integer(progress["epoch"], "progress.epoch", epochs_done + 1),
+            next_batch=integer(progress["next_batch"], "progress.next_batch", 0),
+            cost_sum=float(progress["cost_sum"]), seconds=float(progress["seconds"]),
+            order=np.ascontiguousarray(order))
+        if progress.epoch != epochs_done + 1 or not math.isfinite(progress.cost_sum):
+            raise ValueError("progress does not follow the finished epochs")
+    every = training["checkpoint_every"]
+    data = training["data"]
+    if data is not None and not isinstance(data, dict):
+        raise TypeError("data fingerprint must be a mapping")
+    checkpoint = Checkpoint(
+        epochs_done=epochs_done,
+        epochs=integer(training["epochs"], "epochs", 0),
+        mini_batch_size=integer(training["mini_batch_size"], "mini_batch_size", 1),
+        eta=check.check_positive_float(training["eta"], "training.eta"),
+        checkpoint_every=None if every is None else integer(every, "checkpoint_every", 1),
+        history=history,
+        optimizer=state,
+        progress=progress,
+        data=data)
+    if version >= 2:
+        checkpoint.l2 = check.check_non_negative_float(training["l2"], "training.l2")
+        schedule = training["schedule"]
+        if not isinstance(schedule, dict) or not {"name", "params", "state"} <= set(schedule):
+            raise TypeError("schedule must be a mapping with name, params and state")
+        checkpoint.schedule = schedule
+        validation = training["validation"]
+        if validation is not None:
+            index = arrays["validation.index"]
+            if index.dtype != np.int64 or index.ndim != 1 or index.size == 0:
+                raise ValueError("validation.index must be a 1-D array of row numbers")
+            checkpoint.validation_index = np.ascontiguousarray(index)
+            checkpoint.validation_fraction = float(validation["fraction"])
+        stopping = training["early_stopping"]
+        if stopping is not None:
+            checkpoint.early_stopping = EarlyStopping.from_dict(stopping, arrays, net.weights,
+                                                                net.biases)
+    return checkpoint

@@ -1,0 +1,245 @@
+"""Learning-rate schedules: the η of each epoch.
+
+A schedule is asked for the learning rate at the start of every epoch and,
+after the epoch, told the value of the monitored cost (only
+:class:`Plateau` listens).  Epochs are counted from 0 here: ``eta(e)`` is
+the rate of the epoch that has ``e`` epochs finished before it.  With η₀ the
+learning rate given to :func:`loopbp.sgd` and E the number of epochs:
+
+==========  ==================================================================
+schedule    η of epoch e
+==========  ==================================================================
+constant    η₀
+step        η₀ · factor^⌊e / interval⌋
+cosine      η_min + ½ (η₀ − η_min) (1 + cos(π e / E))
+plateau     η₀, multiplied by ``factor`` each time the monitored cost has not
+            improved by more than ``threshold`` for ``patience`` epochs in a row
+callable    ``fn(e)``, any function of the epoch index that returns η > 0
+==========  ==================================================================
+
+:func:`loopbp.sgd` takes a name (the schedule with its defaults), an instance
+of one of the classes below, or a callable.  Schedules keep their state in
+checkpoints (:meth:`Schedule.to_dict`), so a resumed run uses the same rates.
+"""
+
+from __future__ import annotations
+
+import math
+import numbers
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+
+
+def _real(value: Any, name: str) -> float:
+    if isinstance(value, bool | np.bool_) or not isinstance(value, numbers.Real):
+        raise TypeError(f"{name} must be a real number, got {type(value).__name__} {value!r}")
+    value = float(value)
+    if not math.isfinite(value):
+        raise ValueError(f"{name} must be finite, got {value}")
+    return value
+
+
+def _integer(value: Any, name: str) -> int:
+    if isinstance(value, bool | np.bool_) or not isinstance(value, numbers.Integral):
+        raise TypeError(f"{name} must be an integer, got {type(value).__name__} {value!r}")
+    if value < 1:
+        raise ValueError(f"{name} must be positive, got {value}")
+    return int(value)
+
+
+class Schedule:
+    """Base class: a constant learning rate."""
+
+    name = "constant"
+
+    def start(self, eta0: float, epochs: int) -> None:
+        """Called once before training with the base rate η₀ and the epoch count E."""
+        self.eta0, self.epochs = eta0, epochs
+
+    def eta(self, epoch: int) -> float:
+        """The learning rate of the epoch with ``epoch`` epochs finished before it."""
+        return self.eta0
+
+    def observe(self, epoch: int, value: float) -> None:
+        """The monitored cost after the epoch ``epoch`` (0-based); most schedules ignore it."""
+
+    def params(self) -> dict[str, Any]:
+        """The schedule's parameters, JSON-ready."""
+        return {}
+
+    def state(self) -> dict[str, Any]:
+        """What the schedule learned while training (for checkpoints), JSON-ready."""
+        return {}
+
+    def load_state(self, state: dict[str, Any]) -> None:
+        """Take back a :meth:`state`."""
+
+    def to_dict(self) -> dict[str, Any]:
+        """Name, parameters and state, as a checkpoint stores them."""
+        return {"name": self.name, "params": self.params(), "state": self.state()}
+
+    def __repr__(self) -> str:
+        args = ", ".join(f"{k}={v!r}" for k, v in self.params().items())
+        return f"{type(self).__name__}({args})"
+
+
+class Constant(Schedule):
+    """η₀ in every epoch."""
+
+
+class Step(Schedule):
+    """η₀ · factor^⌊e / interval⌋: the rate shrinks by ``factor`` every ``interval`` epochs."""
+
+    name = "step"
+
+    def __init__(self, factor: float = 0.5, interval: int = 10) -> None:
+        self.factor = _real(factor, "factor")
+        if not 0 < self.factor <= 1:
+            raise ValueError(f"factor must be in (0, 1], got {self.factor}")
+        self.interval = _integer(interval, "interval")
+
+    def eta(self, epoch: int) -> float:
+        return self.eta0 * self.factor ** (epoch // self.interval)
+
+    def params(self) -> dict[str, Any]:
+        return {"factor": self.factor, "interval": self.interval}
+
+
+class Cosine(Schedule):
+    """η_min + ½ (η₀ − η_min)(1 + cos(π e / E)): from η₀ down to η_min over the run's E epochs."""
+
+    name = "cosine"
+
+    def __init__(self, eta_min: float = 0.0) -> None:
+        self.eta_min = _real(eta_min, "eta_min")
+        if self.eta_min < 0:
+            raise ValueError(f"eta_min must be >= 0, got {self.eta_min}")
+
+    def start(self, eta0: float, epochs: int) -> None:
+        super().start(eta0, epochs)
+        if self.eta_min >= eta0:
+            raise ValueError(f"eta_min ({self.eta_min:g}) must be below eta ({eta0:g})")
+
+    def eta(self, epoch: int) -> float:
+        # the last epoch still trains: its rate is η_min only in the limit E → ∞
+        span = max(self.epochs, 1)
+        return self.eta_min + 0.5 * (self.eta0 - self.eta_min) * (
+            1 + math.cos(math.pi * epoch / span))
+
+    def params(self) -> dict[str, Any]:
+        return {"eta_min": self.eta_min}
+
+
+class Plateau(Schedule):
+    """Cut η by ``factor`` when the monitored cost stops improving.
+
+    The monitored cost is the validation cost when :func:`loopbp.sgd` has
+    validation data, the training cost otherwise.  An epoch *improves* when
+    its cost is below the best so far by more than ``threshold``; after
+    ``patience`` epochs in a row without improvement the rate is multiplied by
+    ``factor`` (not below ``min_eta``) and the count starts again.
+    """
+
+    name = "plateau"
+
+    def __init__(self, factor: float = 0.1, patience: int = 5, threshold: float = 0.0,
+                 min_eta: float = 0.0) -> None:
+        self.factor = _real(factor, "factor")
+        if not 0 < self.factor < 1:
+            raise ValueError(f"factor must be in (0, 1), got {self.factor}")
+        self.patience = _integer(patience, "patience")
+        self.threshold = _real(threshold, "threshold")
+        self.min_eta = _real(min_eta, "min_eta")
+        if self.threshold < 0 or self.min_eta < 0:
+            raise ValueError("threshold and min_eta must be >= 0")
+        self.current: float | None = None
+        self.best = math.inf
+        self.bad_epochs = 0
+
+    def start(self, eta0: float, epochs: int) -> None:
+        super().start(eta0, epochs)
+        if self.current is None:
+            self.current = eta0
+
+    def eta(self, epoch: int) -> float:
+        return self.current
+
+    def observe(self, epoch: int, value: float) -> None:
+        if value < self.best - self.threshold:
+            self.best, self.bad_epochs = value, 0
+            return
+        self.bad_epochs += 1
+        if self.bad_epochs >= self.patience:
+            self.current = max(self.current * self.factor, self.min_eta)
+            self.bad_epochs = 0
+
+    def params(self) -> dict[str, Any]:
+        return {"factor": self.factor, "patience": self.patience, "threshold": self.threshold,
+                "min_eta": self.min_eta}
+
+    def state(self) -> dict[str, Any]:
+        best = None if math.isinf(self.best) else self.best
+        return {"current": self.current, "best": best, "bad_epochs": self.bad_epochs}
+
+    def load_state(self, state: dict[str, Any]) -> None:
+        self.current = None if state["current"] is None else float(state["current"])
+        self.best = math.inf if state["best"] is None else float(state["best"])
+        self.bad_epochs = int(state["bad_epochs"])
+
+
+class FunctionSchedule(Schedule):
+    """A user's function ``epoch -> eta`` (``epoch`` counted from 0)."""
+
+    name = "callable"
+
+    def __init__(self, function: Callable[[int], float]) -> None:
+        self.function = function
+
+    def eta(self, epoch: int) -> float:
+        value = self.function(epoch)
+        if isinstance(value, bool | np.bool_) or not isinstance(value, numbers.Real) or not (
+                math.isfinite(value) and value > 0):
+            raise ValueError(f"the schedule function returned {value!r} for epoch {epoch}; "
+                             "it must return a positive finite learning rate")
+        return float(value)
+
+    def __repr__(self) -> str:
+        return f"FunctionSchedule({self.function!r})"
+
+
+#: The named schedules, with their defaults.
+SCHEDULES: dict[str, type[Schedule]] = {
+    "constant": Constant, "step": Step, "cosine": Cosine, "plateau": Plateau,
+}
+
+
+def as_schedule(schedule: Any) -> Schedule:
+    """A :class:`Schedule` from a name, an instance or a callable ``epoch -> eta``."""
+    if isinstance(schedule, Schedule):
+        return schedule
+    if isinstance(schedule, str):
+        if schedule not in SCHEDULES:
+            raise ValueError(f"schedule must be one of {', '.join(map(repr, SCHEDULES))}, "
+                             f"a loopbp.schedules.Schedule or a callable, got {schedule!r}")
+        return SCHEDULES[schedule]()
+    if callable(schedule):
+        return FunctionSchedule(schedule)
+    raise TypeError(f"schedule must be a name, a loopbp.schedules.Schedule or a callable "
+                    f"epoch -> eta, got {type(schedule).__name__} {schedule!r}")
+
+
+def from_dict(data: dict[str, Any], function: Callable[[int], float] | None = None) -> Schedule:
+    """Rebuild a schedule from :meth:`Schedule.to_dict` (a callable one needs ``function``)."""
+    name = data["name"]
+    if name == "callable":
+        if function is None or not callable(function):
+            raise ValueError("the checkpoint's run used a schedule function; pass the same "
+                             "function as schedule= to continue it")
+        return FunctionSchedule(function)
+    if name not in SCHEDULES:
+        raise ValueError(f"unknown schedule {name!r}")
+    schedule = SCHEDULES[name](**data["params"])
+    schedule.load_state(data["state"])
+    return schedule
