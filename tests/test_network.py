@@ -361,3 +361,67 @@ def test_load_refuses_foreign_and_damaged_files(tmp_path):
             loopbp.Network.load(tmp_path / name)
     with pytest.raises(FileNotFoundError):
         loopbp.Network.load(tmp_path / "missing.npz")
+
+
+# --- activations, costs and initializers by name ------------------------------------
+
+
+@pytest.mark.parametrize("kwargs, error, match", [
+    ({"activation": "swish"}, ValueError, "activation must be one of"),
+    ({"activation": "softmax"}, ValueError, "output layer only"),
+    ({"activation": ["relu", "softmax"]}, ValueError, "output layer only"),
+    ({"activation": ["relu"]}, ValueError, "one name per hidden layer"),
+    ({"activation": ["relu", "tanh", "relu"]}, ValueError, "one name per hidden layer"),
+    ({"activation": ["relu", 3]}, TypeError, r"activation\[1\]"),
+    ({"activation": 3}, TypeError, "activation"),
+    ({"output": "gelu"}, ValueError, "output must be one of"),
+    ({"output": None}, TypeError, "output"),
+    ({"cost": "hinge"}, ValueError, "cost must be one of"),
+    ({"init": "xavier"}, ValueError, "init must be one of"),
+    ({"cost": "log_likelihood"}, ValueError, "output='softmax'"),
+    ({"cost": "log_likelihood", "output": "sigmoid"}, ValueError, "output='softmax'"),
+    ({"cost": "cross_entropy", "output": "softmax"}, ValueError, "output='sigmoid'"),
+    ({"cost": "cross_entropy", "output": "relu"}, ValueError, "output='sigmoid'"),
+])
+def test_model_names_and_pairings_are_checked(kwargs, error, match):
+    with pytest.raises(error, match=match):
+        loopbp.Network([4, 3, 3, 2], **kwargs)
+
+
+def test_defaults_are_the_derivations_network_exactly():
+    default = loopbp.Network([5, 4, 3], seed=7)
+    explicit = loopbp.Network([5, 4, 3], activation="sigmoid", output="sigmoid",
+                              cost="quadratic", init="normal", seed=7)
+    assert default.activations == ["sigmoid", "sigmoid"]
+    assert (default.cost, default.init) == ("quadratic", "normal")
+    rng = np.random.default_rng(7)  # biases of every layer first, then the weights
+    biases = [rng.standard_normal(4), rng.standard_normal(3)]
+    weights = [rng.standard_normal((4, 5)), rng.standard_normal((3, 4))]
+    for got, other, want in zip(default.weights + default.biases,
+                                explicit.weights + explicit.biases, weights + biases):
+        assert np.array_equal(got, want) and np.array_equal(other, want)
+
+
+def test_per_layer_activations_and_repr():
+    net = loopbp.Network([4, 3, 3, 2], activation=["relu", "tanh"], output="softmax",
+                         cost="log_likelihood")
+    assert net.activations == ["relu", "tanh", "softmax"]
+    assert "activation=['relu', 'tanh']" in repr(net) and "cost='log_likelihood'" in repr(net)
+    assert loopbp.Network([4, 2]).activations == ["sigmoid"]  # no hidden layer
+
+
+@pytest.mark.parametrize("init", ["normal", "scaled", "glorot", "he"])
+def test_initializers_have_their_published_scale(init):
+    n_in, n_out = 400, 300
+    net = loopbp.Network([n_in, n_out, 2], init=init, seed=0)
+    w, b = net.weights[0], net.biases[0]
+    variance = {"normal": 1.0, "scaled": 1 / n_in, "glorot": 2 / (n_in + n_out),
+                "he": 2 / n_in}[init]  # glorot: U(−r, r) has variance r²/3 = 2/(n_in+n_out)
+    assert w.var() == pytest.approx(variance, rel=0.02)
+    assert abs(w.mean()) < 0.01 * np.sqrt(variance) * 10
+    if init == "glorot":
+        assert np.abs(w).max() <= np.sqrt(6 / (n_in + n_out))
+    if init in ("glorot", "he"):
+        assert not b.any()
+    else:
+        assert b.var() == pytest.approx(1.0, rel=0.3)

@@ -219,6 +219,9 @@ def as_schedule(schedule: Any) -> Schedule:
     """A :class:`Schedule` from a name, an instance or a callable ``epoch -> eta``."""
     if isinstance(schedule, Schedule):
         return schedule
+    if isinstance(schedule, type) and issubclass(schedule, Schedule):
+        raise TypeError(f"schedule must be a Schedule instance such as {schedule.__name__}(), "
+                        f"not the class {schedule.__name__}")
     if isinstance(schedule, str):
         if schedule not in SCHEDULES:
             raise ValueError(f"schedule must be one of {', '.join(map(repr, SCHEDULES))}, "
