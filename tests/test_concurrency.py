@@ -143,3 +143,47 @@ def test_forked_child_trains_after_parent_ran_parallel_kernels():
     np.testing.assert_allclose(cost, expected_cost, rtol=1e-12)
     for a, b in zip(arrays, expected_arrays, strict=True):
         assert np.array_equal(np.asarray(a, dtype=b.dtype), b)
+
+
+
+class _FakeDispatcher:
+    """Just enough of a numba dispatcher for :func:`loopbp._jit.call_compiled`."""
+
+    def __init__(self, folder, compiled: bool) -> None:
+        from types import SimpleNamespace
+
+        self._cache = SimpleNamespace(_cache_path=str(folder))
+        self.overloads = {(int,): object()} if compiled else {}
+        self.lock_was_held: bool | None = None
+
+    def typeof_pyval(self, value):
+        return type(value)
+
+    def __call__(self, *args):
+        import fcntl
+
+        # another open file description of the lock file: flock conflicts with it
+        with open(os.path.join(self._cache._cache_path, "loopbp-compile.lock"), "a+b") as f:
+            try:
+                fcntl.flock(f.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+                fcntl.flock(f.fileno(), fcntl.LOCK_UN)
+                self.lock_was_held = False
+            except BlockingIOError:
+                self.lock_was_held = True
+        return args
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="fcntl locks are POSIX")
+def test_compiling_holds_the_cross_process_cache_lock_and_running_does_not(tmp_path):
+    """numba's cache is not safe when processes compile at once: loopbp compiles under a lock.
+
+    Two processes saving different signatures of one function at the same
+    moment can both take the data file ``NAME.1.nbc``, leaving an index that
+    points one signature at the other's machine code (a crash on next load).
+    """
+    compiling = _FakeDispatcher(tmp_path, compiled=False)
+    assert _jit.call_compiled(compiling, 3) == (3,)
+    assert compiling.lock_was_held is True
+    compiled = _FakeDispatcher(tmp_path, compiled=True)
+    assert _jit.call_compiled(compiled, 3) == (3,)
+    assert compiled.lock_was_held is False

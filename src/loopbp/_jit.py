@@ -17,12 +17,15 @@ serializes its own parallel calls with a lock (see :data:`PARALLEL_LOCK`).
 
 from __future__ import annotations
 
+import contextlib
 import ctypes
 import glob
 import os
 import sys
 import threading
 import types
+from collections.abc import Iterator
+from typing import Any
 
 import numba
 import numpy as np
@@ -138,3 +141,51 @@ def serial_twins(namespace: dict, names: list[str]) -> types.SimpleNamespace:
         twins[name] = serial(copy)
     twin_globals.update(twins)
     return types.SimpleNamespace(**twins)
+
+
+# --- compiling in several processes at once ------------------------------------------
+#
+# numba's on-disk cache picks the data file for a new signature from the index it
+# read a moment before; two processes compiling different signatures of one
+# function at the same time can both pick ``NAME.1.nbc``, and the index then
+# points one signature at the other's machine code, which crashes the next
+# process that loads it.  Worker pools (scikit-learn's ``n_jobs``, Dask,
+# pytest-xdist) start exactly so.  loopbp therefore compiles its drivers under a
+# lock file beside the cache, held only when a call is about to compile.
+
+
+def _needs_compiling(dispatcher: Any, args: tuple) -> bool:
+    """Whether calling ``dispatcher`` with ``args`` would compile (or load from the cache)."""
+    try:
+        signature = tuple(dispatcher.typeof_pyval(a) for a in args)
+    except Exception:
+        return False
+    return signature not in dispatcher.overloads
+
+
+@contextlib.contextmanager
+def _cache_lock(dispatcher: Any) -> Iterator[None]:
+    """An exclusive lock on ``loopbp-compile.lock`` in the dispatcher's cache folder."""
+    try:
+        import fcntl
+
+        folder = dispatcher._cache._cache_path  # numba's cache folder for this module
+        os.makedirs(folder, exist_ok=True)
+        handle = open(os.path.join(folder, "loopbp-compile.lock"), "a+b")
+    except (ImportError, AttributeError, OSError):  # no fcntl (Windows), no cache: no lock
+        yield
+        return
+    with handle:
+        fcntl.flock(handle.fileno(), fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle.fileno(), fcntl.LOCK_UN)
+
+
+def call_compiled(dispatcher: Any, *args: Any) -> Any:
+    """``dispatcher(*args)``, compiling under the cross-process cache lock when needed."""
+    if _needs_compiling(dispatcher, args):
+        with _cache_lock(dispatcher):
+            return dispatcher(*args)
+    return dispatcher(*args)

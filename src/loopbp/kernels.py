@@ -211,7 +211,7 @@ def output_error(a, y, delta, f, cost):
     for x in prange(n):
         if cost != QUADRATIC:
             for j in range(n_out):
-                delta[x, j] = output_error_term(cost, a[x, j], y[x, j])  # eq xent', loglik'
+                delta[x, j] = output_error_term(cost, a[x, j], y[x, j])  # eq xent', loglik': a − y
         elif f == SOFTMAX:
             softmax_quadratic_error(a, y, delta, x)
         else:

@@ -5,15 +5,12 @@ The update rules themselves are compiled loops in :mod:`loopbp.kernels`
 validates against, and the bookkeeping of their state between calls.  With
 ``g = ∂C/∂w`` the gradient of the mean cost (L2 term included):
 
-==========  =========================================================  ==============
-name        update of a parameter w                                    state
-==========  =========================================================  ==============
-sgd         w ← w − η g                                                none
-momentum    v ← μ v − η g;  w ← w + v                                  v
-nesterov    v ← μ v − η g;  w ← w + μ v − η g                          v
-adam        m ← β1 m + (1−β1) g;  v ← β2 v + (1−β2) g²;                m, v, t
-            w ← w − η m̂ / (√v̂ + ε),  m̂ = m / (1−β1^t),  v̂ = v / (1−β2^t)
-==========  =========================================================  ==============
+* ``sgd``: w ← w − η g (no state);
+* ``momentum``: v ← μ v − η g, then w ← w + v (state: the velocity v);
+* ``nesterov``: v ← μ v − η g, then w ← w + μ v − η g (state: v);
+* ``adam``: m ← β1 m + (1 − β1) g and v ← β2 v + (1 − β2) g², then
+  w ← w − η m̂ / (√v̂ + ε) with m̂ = m / (1 − β1^t) and v̂ = v / (1 − β2^t)
+  (state: the moments m, v and the step t).
 
 Momentum is the classical heavy ball (Polyak; Sutskever et al. 2013); the
 Nesterov form is the one of Sutskever et al. that evaluates the gradient at
