@@ -146,44 +146,66 @@ def test_forked_child_trains_after_parent_ran_parallel_kernels():
 
 
 
-class _FakeDispatcher:
-    """Just enough of a numba dispatcher for :func:`loopbp._jit.call_compiled`."""
-
-    def __init__(self, folder, compiled: bool) -> None:
-        from types import SimpleNamespace
-
-        self._cache = SimpleNamespace(_cache_path=str(folder))
-        self.overloads = {(int,): object()} if compiled else {}
-        self.lock_was_held: bool | None = None
-
-    def typeof_pyval(self, value):
-        return type(value)
-
-    def __call__(self, *args):
-        import fcntl
-
-        # another open file description of the lock file: flock conflicts with it
-        with open(os.path.join(self._cache._cache_path, "loopbp-compile.lock"), "a+b") as f:
-            try:
-                fcntl.flock(f.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
-                fcntl.flock(f.fileno(), fcntl.LOCK_UN)
-                self.lock_was_held = False
-            except BlockingIOError:
-                self.lock_was_held = True
-        return args
+def _plus_one(x):
+    return x + 1
 
 
-@pytest.mark.skipif(not hasattr(os, "fork"), reason="fcntl locks are POSIX")
-def test_compiling_holds_the_cross_process_cache_lock_and_running_does_not(tmp_path):
-    """numba's cache is not safe when processes compile at once: loopbp compiles under a lock.
+_OTHER_PROCESS = """
+import sys
+sys.path.insert(0, sys.argv[1])
+import test_concurrency
+from loopbp import _jit
+print(_jit.serial(test_concurrency._plus_one)(1.5))
+"""
 
-    Two processes saving different signatures of one function at the same
-    moment can both take the data file ``NAME.1.nbc``, leaving an index that
-    points one signature at the other's machine code (a crash on next load).
+
+@pytest.mark.slow
+def test_processes_saving_new_signatures_at_once_keep_the_cache_sound(tmp_path, monkeypatch):
+    """numba's cache can pair a signature with another's machine code; loopbp's lock prevents it.
+
+    This process compiles ``_plus_one`` for an int and is stopped right after
+    it has read the cache index for its save; another process then compiles a
+    float into the same cache folder.  Without a lock both pick
+    ``NAME.1.nbc`` and the index ends up pairing one signature with the
+    other's code (a crash when loaded).  With loopbp's lock the other process
+    waits, reads the index this one wrote, and takes ``NAME.2.nbc``.
     """
-    compiling = _FakeDispatcher(tmp_path, compiled=False)
-    assert _jit.call_compiled(compiling, 3) == (3,)
-    assert compiling.lock_was_held is True
-    compiled = _FakeDispatcher(tmp_path, compiled=True)
-    assert _jit.call_compiled(compiled, 3) == (3,)
-    assert compiled.lock_was_held is False
+    import subprocess
+    import sys
+
+    import numba
+
+    monkeypatch.setattr(numba.config, "CACHE_DIR", str(tmp_path))
+    env = dict(os.environ, NUMBA_CACHE_DIR=str(tmp_path))
+    mine = _jit.serial(_plus_one)
+    cache_file = mine._cache._cache_file
+    read_index = cache_file._load_index
+    reads, other = [], {}
+
+    def read_then_let_the_other_process_save():
+        index = read_index()
+        reads.append(index)
+        if len(reads) == 2:  # the first read is the cache lookup, the second the save's
+            other["process"] = process = subprocess.Popen(
+                [sys.executable, "-c", _OTHER_PROCESS, os.path.dirname(__file__)],
+                env=env, stdout=subprocess.PIPE, text=True)
+            try:
+                process.wait(timeout=15)  # it cannot finish its save while we hold the lock
+                other["waited"] = False
+            except subprocess.TimeoutExpired:
+                other["waited"] = True
+        return index
+
+    monkeypatch.setattr(cache_file, "_load_index", read_then_let_the_other_process_save)
+    assert mine(1) == 2
+    out, _ = other["process"].communicate(timeout=120)
+    assert out.strip() == "2.5"
+    assert other["waited"], "the other process saved while this one was saving"
+    assert len(set(read_index().values())) == 2  # one data file per signature
+    # a third process loads both signatures from the cache and gets the right code
+    check = "import sys; sys.path.insert(0, sys.argv[1]); import test_concurrency as t; " \
+            "from loopbp import _jit; f = _jit.serial(t._plus_one); print(f(1), f(2.5)); " \
+            "print(sum(f.stats.cache_misses.values()))"
+    done = subprocess.run([sys.executable, "-c", check, os.path.dirname(__file__)], env=env,
+                          capture_output=True, text=True, timeout=120)
+    assert done.stdout.split() == ["2", "3.5", "0"], done.stderr

@@ -62,18 +62,24 @@ PARALLEL_LOCK = threading.RLock()
 #: assume no NaN or infinity are left out: divergence must stay detectable.
 FASTMATH = {"reassoc", "contract", "nsz"}
 
+def _compiler(**options: Any) -> Any:
+    """``numba.njit(**options)`` whose functions save their cache entries one process at a time."""
+    jit = numba.njit(fastmath=FASTMATH, cache=True, nogil=True, error_model="numpy", **options)
+
+    def decorate(function: Any) -> Any:
+        return _serialize_cache_saves(jit(function))
+
+    return decorate
+
+
 #: Parallel kernels: ``prange`` loops run on the thread pool.
-kernel = numba.njit(
-    parallel=True, fastmath=FASTMATH, cache=True, nogil=True, error_model="numpy"
-)
+kernel = _compiler(parallel=True)
 
 #: Serial compiled code (drivers that call kernels, scalar formulas).
-serial = numba.njit(fastmath=FASTMATH, cache=True, nogil=True, error_model="numpy")
+serial = _compiler()
 
 #: Scalar formulas inlined into the kernels that use them.
-inline = numba.njit(
-    inline="always", fastmath=FASTMATH, cache=True, nogil=True, error_model="numpy"
-)
+inline = _compiler(inline="always")
 
 
 def threading_layer() -> str:
@@ -143,39 +149,28 @@ def serial_twins(namespace: dict, names: list[str]) -> types.SimpleNamespace:
     return types.SimpleNamespace(**twins)
 
 
+
 # --- compiling in several processes at once ------------------------------------------
 #
 # numba's on-disk cache picks the data file for a new signature from the index it
-# read a moment before; two processes compiling different signatures of one
-# function at the same time can both pick ``NAME.1.nbc``, and the index then
-# points one signature at the other's machine code, which crashes the next
-# process that loads it.  Worker pools (scikit-learn's ``n_jobs``, Dask,
-# pytest-xdist) start exactly so.  loopbp therefore compiles its drivers under a
-# lock file beside the cache, held only when a call is about to compile.
-
-
-def _needs_compiling(dispatcher: Any, args: tuple) -> bool:
-    """Whether calling ``dispatcher`` with ``args`` would compile (or load from the cache)."""
-    try:
-        signature = tuple(dispatcher.typeof_pyval(a) for a in args)
-    except Exception:
-        return False
-    return signature not in dispatcher.overloads
+# read a moment before.  Two processes saving different signatures of one function
+# at the same time can both pick ``NAME.1.nbc``: the index then pairs one
+# signature with the other's machine code, and the next process that loads it
+# crashes.  Worker pools (scikit-learn's ``n_jobs``, Dask, pytest-xdist) start
+# exactly so.  Every loopbp function therefore saves its cache entries under an
+# exclusive lock on a file beside the index, so that each save reads the index
+# as the previous one left it.
 
 
 @contextlib.contextmanager
-def _cache_lock(dispatcher: Any) -> Iterator[None]:
-    """An exclusive lock on ``loopbp-compile.lock`` in the dispatcher's cache folder."""
+def _file_lock(path: str) -> Iterator[None]:
+    """An exclusive ``flock`` on ``path`` (created if need be); no lock where there is no fcntl."""
     try:
         import fcntl
-
-        folder = dispatcher._cache._cache_path  # numba's cache folder for this module
-        os.makedirs(folder, exist_ok=True)
-        handle = open(os.path.join(folder, "loopbp-compile.lock"), "a+b")
-    except (ImportError, AttributeError, OSError):  # no fcntl (Windows), no cache: no lock
+    except ImportError:  # pragma: no cover - Windows
         yield
         return
-    with handle:
+    with open(path, "a+b") as handle:
         fcntl.flock(handle.fileno(), fcntl.LOCK_EX)
         try:
             yield
@@ -183,9 +178,16 @@ def _cache_lock(dispatcher: Any) -> Iterator[None]:
             fcntl.flock(handle.fileno(), fcntl.LOCK_UN)
 
 
-def call_compiled(dispatcher: Any, *args: Any) -> Any:
-    """``dispatcher(*args)``, compiling under the cross-process cache lock when needed."""
-    if _needs_compiling(dispatcher, args):
-        with _cache_lock(dispatcher):
-            return dispatcher(*args)
-    return dispatcher(*args)
+def _serialize_cache_saves(dispatcher: Any) -> Any:
+    """Make ``dispatcher``'s cache save its entries under a lock file beside its index."""
+    cache_file = getattr(getattr(dispatcher, "_cache", None), "_cache_file", None)
+    if cache_file is None or not hasattr(cache_file, "_index_path"):
+        return dispatcher  # no on-disk cache
+    save = cache_file.save
+
+    def locked_save(key: Any, data: Any) -> None:
+        with _file_lock(cache_file._index_path + ".lock"):
+            save(key, data)
+
+    cache_file.save = locked_save
+    return dispatcher

@@ -18,7 +18,7 @@ from numba.typed import List
 
 from . import _validation as check
 from . import files, kernels
-from ._jit import call_compiled, parallel_guard
+from ._jit import parallel_guard
 from .activations import ACTIVATIONS, HIDDEN
 from .costs import COSTS, REQUIRED_OUTPUT
 from .init import INITIALIZERS, initial_parameters
@@ -236,8 +236,8 @@ class Network:
         chunk = min(inputs.shape[0], FEEDFORWARD_CHUNK)
         acts = typed_list([np.empty((chunk, s), self.dtype) for s in self.sizes[:-1]])
         with parallel_guard():
-            call_compiled(kernels_for(self.sizes, chunk, backward=False).feedforward,
-                          weights, biases, inputs, out, acts, self.f_codes)
+            kernels_for(self.sizes, chunk, backward=False).feedforward(
+                weights, biases, inputs, out, acts, self.f_codes)
         return out[0] if single else out
 
     def _prepare(self, X: Any, Y: Any) -> tuple[np.ndarray, np.ndarray]:
@@ -291,7 +291,7 @@ class Network:
     def mean_cost(self, X: Any, Y: Any) -> float:
         """Mean cost ``(1/n) Σ_x C_x`` over the rows of ``X`` (the network's cost, no L2 term)."""
         X, Y = self._prepare(X, Y)
-        return float(call_compiled(kernels.batch_cost, self.feedforward(X), Y, self.cost_code))
+        return float(kernels.batch_cost(self.feedforward(X), Y, self.cost_code))
 
     def _gradient(self, X: np.ndarray, Y: np.ndarray) -> tuple[list, list, float]:
         weights, biases = self.parameters()
@@ -302,9 +302,9 @@ class Network:
         ws[0][0][:] = X
         ws[1][:] = Y
         with parallel_guard():
-            cost = call_compiled(
-                kernels_for(self.sizes, X.shape[0]).backprop, weights, biases, weights_T,
-                typed_list(nabla_w), typed_list(nabla_b), ws, self.f_codes, self.cost_code)
+            cost = kernels_for(self.sizes, X.shape[0]).backprop(
+                weights, biases, weights_T, typed_list(nabla_w), typed_list(nabla_b), ws,
+                self.f_codes, self.cost_code)
         return nabla_w, nabla_b, float(cost)
 
     def evaluate(self, X: Any, y: Any) -> int:

@@ -43,7 +43,7 @@ from tqdm import tqdm
 
 from . import _validation as check
 from . import kernels
-from ._jit import call_compiled, get_num_threads, parallel_guard, set_num_threads
+from ._jit import get_num_threads, parallel_guard, set_num_threads
 from .checkpoints import (
     CHECKPOINT_VERSION,
     Checkpoint,
@@ -330,7 +330,7 @@ class _Evaluation:
     def measure(self, net: Network) -> tuple[float, int | None]:
         """Mean cost and, with labels, the number of rows classified correctly."""
         out = net.feedforward(self.X)
-        cost = float(call_compiled(kernels.batch_cost, out, self.Y, net.cost_code))
+        cost = float(kernels.batch_cost(out, self.Y, net.cost_code))
         if self.labels is None:
             return cost, None
         return cost, int(np.count_nonzero(np.argmax(out, axis=1) == self.labels))
@@ -649,8 +649,7 @@ class _Trainer:
                 dest[...] = src
             call_started = time.perf_counter()
             with parallel_guard():
-                cost = call_compiled(
-                    self.kernels.train_mini_batches,
+                cost = self.kernels.train_mini_batches(
                     weights, biases, self.X, self.Y, order, first, stop_at, self.model,
                     optimizer, self.state, self.weights_T, self.nabla_w, self.nabla_b,
                     self.ws_full, self.ws_tail, self.batch_costs)
