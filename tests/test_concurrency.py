@@ -209,3 +209,27 @@ def test_processes_saving_new_signatures_at_once_keep_the_cache_sound(tmp_path, 
     done = subprocess.run([sys.executable, "-c", check, os.path.dirname(__file__)], env=env,
                           capture_output=True, text=True, timeout=120)
     assert done.stdout.split() == ["2", "3.5", "0"], done.stderr
+
+
+@pytest.mark.slow
+def test_a_driver_loaded_from_the_cache_runs_its_parallel_kernels(tmp_path):
+    """A process that only loads compiled code must still have numba's thread pool started.
+
+    Sequence that crashed (segmentation fault) before loopbp started the pool at
+    import: one process compiles a parallel kernel alone, a second compiles the
+    feedforward driver, a third loads that driver from the cache and calls it.
+    """
+    import subprocess
+    import sys
+
+    env = dict(os.environ, NUMBA_CACHE_DIR=str(tmp_path))
+    kernel = ("from loopbp import kernels; kernels.forward_layer(np.ones((50, 200)), "
+              "np.ones(50), np.ones((1024, 200)), np.empty((1024, 50)), 0)")
+    driver = "print(loopbp.Network([200, 50, 40], seed=0).feedforward(np.ones((1024, 200))).sum())"
+    outputs = []
+    for code in (kernel, f"{kernel}; {driver}", driver):
+        done = subprocess.run([sys.executable, "-c", f"import numpy as np, loopbp; {code}"],
+                              env=env, capture_output=True, text=True, timeout=300)
+        assert done.returncode == 0, done.stderr[-2000:]
+        outputs.append(done.stdout.strip())
+    assert outputs[1] == outputs[2] != ""

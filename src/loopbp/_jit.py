@@ -53,6 +53,24 @@ def _choose_threading_layer() -> None:
 
 _choose_threading_layer()
 
+
+def _launch_threads() -> None:
+    """Start numba's thread pool now, before any kernel runs.
+
+    A driver loaded from numba's on-disk cache calls the parallel kernels it
+    holds without starting the pool first; in a process that has compiled no
+    parallel code, the first parallel loop then crashes (segmentation fault).
+    Starting the pool at import makes every process safe, whatever its cache.
+    """
+    try:
+        from numba.np.ufunc.parallel import _launch_threads as launch
+    except ImportError:  # pragma: no cover - a numba that moved it
+        return
+    launch()
+
+
+_launch_threads()
+
 #: Held around parallel kernel launches only when no thread-safe layer could be
 #: loaded; with TBB or OpenMP it is never contended (see :func:`parallel_guard`).
 PARALLEL_LOCK = threading.RLock()
@@ -62,9 +80,9 @@ PARALLEL_LOCK = threading.RLock()
 #: assume no NaN or infinity are left out: divergence must stay detectable.
 FASTMATH = {"reassoc", "contract", "nsz"}
 
-def _compiler(**options: Any) -> Any:
+def _compiler(fastmath: Any = FASTMATH, **options: Any) -> Any:
     """``numba.njit(**options)`` whose functions save their cache entries one process at a time."""
-    jit = numba.njit(fastmath=FASTMATH, cache=True, nogil=True, error_model="numpy", **options)
+    jit = numba.njit(fastmath=fastmath, cache=True, nogil=True, error_model="numpy", **options)
 
     def decorate(function: Any) -> Any:
         return _serialize_cache_saves(jit(function))
@@ -80,6 +98,12 @@ serial = _compiler()
 
 #: Scalar formulas inlined into the kernels that use them.
 inline = _compiler(inline="always")
+
+#: Loops whose every operation must round as written, in whatever kernel calls
+#: them: no re-association, no fused multiply-add.  A fast-math loop may be
+#: vectorized or fused differently in each compiled context (a parallel kernel,
+#: its serial twin, a copy loaded from the cache), which moves results by an ulp.
+strict = _compiler(fastmath=False, inline="never")
 
 
 def threading_layer() -> str:

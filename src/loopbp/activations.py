@@ -28,7 +28,7 @@ from __future__ import annotations
 
 import math
 
-from ._jit import inline
+from ._jit import inline, strict
 
 SIGMOID, TANH, RELU, LEAKY_RELU, IDENTITY, SOFTMAX = range(6)
 
@@ -92,12 +92,13 @@ def activation_prime(code, a):
     return 1  # eq identity': f'(z) = 1
 
 
-@inline
+@strict
 def softmax_row(a, x):
     """Replace the weighted inputs ``a[x, :]`` by their softmax, ``a_j = e^(z_j) / Σ_i e^(z_i)``.
 
     The largest z is subtracted first (it cancels in the ratio), so no
-    exponential overflows and the largest one is exactly 1.
+    exponential overflows and the largest one is exactly 1.  Compiled strict
+    (no fast-math): the sum over i is added in index order wherever it runs.
     """
     n_out = a.shape[1]
     z_max = a[x, 0]

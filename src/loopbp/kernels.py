@@ -41,7 +41,7 @@ import math
 import numpy as np
 from numba import prange
 
-from ._jit import inline, kernel, serial
+from ._jit import inline, kernel, serial, strict
 from ._jit import serial_twins as _serial_twins
 from .activations import (
     SIGMOID,
@@ -183,12 +183,13 @@ def batch_cost(a, y, cost):
     return total / n  # eq avg: C = (1/n) Σ_x C_x
 
 
-@inline
+@strict
 def softmax_quadratic_error(a, y, delta, x):
     """``δ_j = Σ_i ∂C/∂a_i ∂a_i/∂z_j = a_j (g_j − Σ_i g_i a_i)``, g = ∂C/∂a, for row ``x``.
 
     The softmax Jacobian ``∂a_i/∂z_j = a_i (1[i=j] − a_j)`` couples a row's
-    outputs; the sum over i is taken once per row.
+    outputs; the sum over i is taken once per row, in index order (compiled
+    strict, like :func:`loopbp.activations.softmax_row`).
     """
     n_out = a.shape[1]
     g_dot_a = 0.0
@@ -346,7 +347,10 @@ def gradients(delta, a_prev, dC_dw, dC_db, delta_T, a_prev_T):
 # Each optimizer's rule for one parameter vector ``p`` (a row w[j, :] of a weight
 # matrix, or the biases b) with gradient ``g`` of the mean data cost C_0.  The
 # weight decay ``decay = λ/n`` of L2 regularization adds (λ/n) w to the weights'
-# gradient (``decay`` is 0 for biases, which are not decayed).
+# gradient (``decay`` is 0 for biases, which are not decayed).  Momentum and Adam
+# are compiled strict (every operation rounded as written), so the parallel
+# kernel and its serial twin give the same bits; plain SGD keeps the fused
+# multiply-add of the derivations' network.
 
 
 @inline
@@ -360,7 +364,7 @@ def sgd_step(p, g, eta, decay):
             p[k] -= eta * (g[k] + decay * p[k])  # eq sgd, l2: w ← w − η (∂C_0/∂w + (λ/n) w)
 
 
-@inline
+@strict
 def momentum_step(p, g, v, eta, decay, mu, nesterov):
     """Momentum: ``v ← μ v − η g``, then ``p ← p + v`` (Nesterov: ``p ← p + μ v − η g``)."""
     for k in range(p.shape[0]):
@@ -372,7 +376,7 @@ def momentum_step(p, g, v, eta, decay, mu, nesterov):
             p[k] += v[k]  # eq momentum: w ← w + v
 
 
-@inline
+@strict
 def adam_step(p, g, m, v, eta, decay, beta1, beta2, epsilon, c1, c2):
     """Adam with bias correction: ``c1 = 1 − β1^t`` and ``c2 = 1 − β2^t`` at step t."""
     for k in range(p.shape[0]):

@@ -218,8 +218,12 @@ def sgd(net: Network, X: Any, Y: Any, epochs: int, mini_batch_size: int, eta: fl
         generator state, and training continues where that run stopped, on
         the same ``X``, ``Y``, with the optimizer's state, the schedule's
         state, the held-out rows and the early-stopping record of the
-        checkpoint.  With the same settings the parameters end up bitwise
-        identical to those of a run that was never stopped.
+        checkpoint.  The *settings* are this call's arguments (the optimizer
+        and schedule must be of the checkpoint's kind, validation and early
+        stopping used as in its run); with the same settings the parameters
+        end up bitwise identical to those of a run that was never stopped,
+        while another ``eta``, ``l2`` or momentum continues the run with
+        those.  :func:`resume` takes every setting from the checkpoint.
 
     Returns
     -------
