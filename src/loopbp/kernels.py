@@ -44,8 +44,10 @@ from numba import prange
 from ._jit import inline, kernel, serial, strict
 from ._jit import serial_twins as _serial_twins
 from .activations import (
+    RELU,
     SIGMOID,
     SOFTMAX,
+    TANH,
     activation,
     activation_prime,
     sigmoid_prime,
@@ -145,6 +147,15 @@ def _sums_for_columns(p, p0, q, out):
                         out[x0 + c, r0 + r] += s[TILE * r + c]
 
 
+@inline
+def _add_bias_and_activate(a, b, j0, j1, f):
+    """``a[x, j] ← f(a[x, j] + b[j])`` for every row x and the neurons ``j0 … j1-1``."""
+    for x in range(a.shape[0]):
+        for j in range(j0, j1):
+            z = a[x, j] + b[j]  # eq I1, M1: z_j = Σ_k w_jk a_k + b_j
+            a[x, j] = activation(f, z)  # eq I2, M2: a_j = f(z_j)
+
+
 @kernel
 def forward_layer(w, b, a_prev, a, f):
     """Feed one layer forward: equations I1/M1 and I2/M2 for every example.
@@ -157,11 +168,18 @@ def forward_layer(w, b, a_prev, a, f):
     n_out = w.shape[0]
     for t in prange((n_out + PANEL - 1) // PANEL):  # a panel of neurons j per task
         j0 = t * PANEL
+        j1 = min(j0 + PANEL, n_out)
         _sums_for_columns(w, j0, a_prev, a)  # a[x, j] ← Σ_k w[j, k] a_prev[x, k]
-        for x in range(n):
-            for j in range(j0, min(j0 + PANEL, n_out)):
-                z = a[x, j] + b[j]  # eq I1, M1: z_j = Σ_k w_jk a_k + b_j
-                a[x, j] = activation(f, z)  # eq I2, M2: a_j = f(z_j)
+        # One loop per activation, each compiled with its f known (a branch on f
+        # inside the loop costs the small networks several percent).
+        if f == SIGMOID:
+            _add_bias_and_activate(a, b, j0, j1, SIGMOID)
+        elif f == RELU:
+            _add_bias_and_activate(a, b, j0, j1, RELU)
+        elif f == TANH:
+            _add_bias_and_activate(a, b, j0, j1, TANH)
+        else:
+            _add_bias_and_activate(a, b, j0, j1, f)
     if f == SOFTMAX:
         for x in prange(n):
             softmax_row(a, x)  # eq softmax: a_j = e^{z_j} / Σ_i e^{z_i}
@@ -393,8 +411,8 @@ def update(w, b, dC_dw, dC_db, rule, hyper, v_w, v_b, m_w, m_b):
     ``rule`` is the optimizer's code (:mod:`loopbp.optimizers`) and
     ``hyper = (eta, decay, mu, beta1, beta2, epsilon, c1, c2)``.  ``v_*`` hold
     the velocities (momentum, Nesterov) or second moments (Adam), ``m_*`` the
-    first moments (Adam); an optimizer that keeps no state is given empty
-    arrays, which it never reads.
+    first moments (Adam); arrays an optimizer does not keep are never read
+    (callers may pass any array of the right type, e.g. empty ones).
     """
     eta, decay, mu, beta1, beta2, epsilon, c1, c2 = hyper
     n_out = w.shape[0]
@@ -505,8 +523,13 @@ def train_mini_batches(weights, biases, X, Y, order, first, stop, model, optimiz
         t = step[0]
         hyper = (eta, decay, mu, beta1, beta2, epsilon, 1 - beta1 ** t, 1 - beta2 ** t)
         for i in range(n_layers):
-            update(weights[i], biases[i], nabla_w[i], nabla_b[i], rule, hyper,
-                   v_w[i], v_b[i], m_w[i], m_b[i])
+            dC_dw, dC_db = nabla_w[i], nabla_b[i]
+            if rule == SGD:  # no state: skip fetching it (each fetch counts references)
+                update(weights[i], biases[i], dC_dw, dC_db, rule, hyper,
+                       dC_dw, dC_db, dC_dw, dC_db)
+            else:
+                update(weights[i], biases[i], dC_dw, dC_db, rule, hyper,
+                       v_w[i], v_b[i], m_w[i], m_b[i])
             if i >= 1:
                 transpose(weights[i], weights_T[i])
     return cost_sum

@@ -595,7 +595,9 @@ class _Trainer:
         self.kernels = kernels_for(net.sizes, self.batch_size)
         #: each mini-batch's summed cost, added up once per epoch in a fixed order
         self.batch_costs = np.zeros(self.n_batches)
-        # the optimizer's arrays, by kind; kinds it does not keep get empty arrays
+        # the optimizer's arrays, by kind; a kind it does not keep is given the
+        # gradient lists as placeholders of the right type, which it never reads
+        # (building typed lists costs more than a small epoch's update)
         self.state_arrays, self.hyperparameters = state.arrays, state.hyperparameters
         self.step = np.array([state.step], dtype=np.int64)
         lists = []
@@ -605,8 +607,7 @@ class _Trainer:
                 lists.append(typed_list([state.arrays[f"{kind}{i}"] for i in layers]))
                 lists.append(typed_list([state.arrays[f"{kind}b{i}"] for i in layers]))
             else:
-                lists.append(typed_list([np.zeros((0, 0), net.dtype)] * len(net.weights)))
-                lists.append(typed_list([np.zeros(0, net.dtype)] * len(net.biases)))
+                lists += [self.nabla_w, self.nabla_b]
         self.state = (*lists, self.step)
         self.model = (net.f_codes, net.cost_code)
         # copies to roll back to when a stretch diverges
