@@ -192,13 +192,23 @@ def batch_cost(a, y, cost):
     A serial loop on purpose: a parallel reduction would add the per-thread
     partial sums in an order that depends on the thread count.
     """
-    n, n_out = a.shape
+    n = a.shape[0]
     eps = np.finfo(a.dtype).eps  # the clip for the logarithms (see loopbp.costs)
-    total = 0.0
-    for x in range(n):
-        for j in range(n_out):
-            total += cost_term(cost, a[x, j], y[x, j], eps)  # eq I3, xent, loglik: C_x
+    if cost == QUADRATIC:  # each sum compiled with its cost known, as in forward_layer
+        total = _summed_cost(a, y, QUADRATIC, eps)
+    else:
+        total = _summed_cost(a, y, cost, eps)
     return total / n  # eq avg: C = (1/n) Σ_x C_x
+
+
+@inline
+def _summed_cost(a, y, cost, eps):
+    """``Σ_x C_x`` over the rows of ``a`` (outputs) and ``y`` (targets)."""
+    total = 0.0
+    for x in range(a.shape[0]):
+        for j in range(a.shape[1]):
+            total += cost_term(cost, a[x, j], y[x, j], eps)  # eq I3, xent, loglik: C_x
+    return total
 
 
 @strict
@@ -233,10 +243,18 @@ def output_error(a, y, delta, f, cost):
                 delta[x, j] = output_error_term(cost, a[x, j], y[x, j])  # eq xent', loglik': a − y
         elif f == SOFTMAX:
             softmax_quadratic_error(a, y, delta, x)
+        elif f == SIGMOID:  # the derivations' network, compiled with f known
+            _quadratic_error(a, y, delta, x, SIGMOID)
         else:
-            for j in range(n_out):
-                dC_da = quadratic_cost_derivative(a[x, j], y[x, j])  # eq I3: ∂C/∂a_j = a_j − y_j
-                delta[x, j] = dC_da * activation_prime(f, a[x, j])  # eq I4, I2', M3: δ = ∂C/∂a f'
+            _quadratic_error(a, y, delta, x, f)
+
+
+@inline
+def _quadratic_error(a, y, delta, x, f):
+    """``δ_j = (a_j − y_j) f′(z_j)`` for row ``x`` (quadratic cost, output activation f)."""
+    for j in range(a.shape[1]):
+        dC_da = quadratic_cost_derivative(a[x, j], y[x, j])  # eq I3: ∂C/∂a_j = a_j − y_j
+        delta[x, j] = dC_da * activation_prime(f, a[x, j])  # eq I4, I2', M3: δ = ∂C/∂a f'
 
 
 @kernel
@@ -479,15 +497,18 @@ def backprop(weights, biases, weights_T, nabla_w, nabla_b, ws, f_codes, cost):
 
 
 @serial
-def train_mini_batches(weights, biases, X, Y, order, first, stop, model, optimizer, state,
-                       weights_T, nabla_w, nabla_b, ws_full, ws_tail, batch_costs):
+def train_mini_batches(weights, biases, X, Y, order, first, stop, f_codes, cost, rule, hyper,
+                       v_w, v_b, m_w, m_b, step, weights_T, nabla_w, nabla_b, ws_full, ws_tail,
+                       batch_costs):
     """Run mini-batch gradient descent over mini-batches ``first … stop-1`` of an epoch.
 
-    ``model = (f_codes, cost)`` names the activations and the cost by code;
-    ``optimizer = (rule, eta, decay, mu, beta1, beta2, epsilon)`` the update
-    rule and its hyperparameters (``decay = λ/n``); ``state = (v_w, v_b, m_w,
-    m_b, step)`` the optimizer's arrays and its step count ``step[0]``, which
-    each mini-batch advances.
+    ``f_codes`` and ``cost`` name the activations and the cost by code;
+    ``rule`` is the optimizer's code and ``hyper`` holds its hyperparameters
+    ``(eta, decay, mu, beta1, beta2, epsilon)`` with ``decay = λ/n``; ``v_*``
+    and ``m_*`` are its arrays (see :func:`update`) and ``step[0]`` its step
+    count, which each mini-batch advances.  (Plain arrays and numbers rather
+    than tuples: numba types tuple arguments in Python, which a small epoch
+    notices.)
 
     Returns the sum over the examples seen of their cost before the update
     (divide by the number of examples for the mean), and writes each
@@ -499,9 +520,8 @@ def train_mini_batches(weights, biases, X, Y, order, first, stop, model, optimiz
     batch of an epoch may be shorter and then uses ``ws_tail``, sized for it.
     Both workspaces are allocated once per call, so no step allocates.
     """
-    f_codes, cost = model
-    rule, eta, decay, mu, beta1, beta2, epsilon = optimizer
-    v_w, v_b, m_w, m_b, step = state
+    eta, decay, mu = hyper[0], hyper[1], hyper[2]
+    beta1, beta2, epsilon = hyper[3], hyper[4], hyper[5]
     n = X.shape[0]
     batch_size = ws_full[0][0].shape[0]
     n_layers = len(weights)

@@ -608,8 +608,8 @@ class _Trainer:
                 lists.append(typed_list([state.arrays[f"{kind}b{i}"] for i in layers]))
             else:
                 lists += [self.nabla_w, self.nabla_b]
-        self.state = (*lists, self.step)
-        self.model = (net.f_codes, net.cost_code)
+        self.state = lists  # v_w, v_b, m_w, m_b
+        self.f_codes, self.cost_code = net.f_codes, net.cost_code
         # copies to roll back to when a stretch diverges
         self.saved = [np.empty_like(a) for a in self._rolled_back()]
         work = flops_per_batch(net.sizes, self.batch_size)
@@ -631,8 +631,8 @@ class _Trainer:
         net = self.net
         weights, biases = net.parameters()
         opt = self.optimizer
-        optimizer = (opt.code, eta, self.decay, opt.momentum, opt.betas[0], opt.betas[1],
-                     opt.epsilon)
+        hyper = np.array([eta, self.decay, opt.momentum, opt.betas[0], opt.betas[1],
+                          opt.epsilon])
         if resume_at is not None:
             order = np.ascontiguousarray(resume_at.order, dtype=np.int64)
             first, cost_before, spent = (resume_at.next_batch, resume_at.cost_sum,
@@ -655,9 +655,9 @@ class _Trainer:
             call_started = time.perf_counter()
             with parallel_guard():
                 cost = self.kernels.train_mini_batches(
-                    weights, biases, self.X, self.Y, order, first, stop_at, self.model,
-                    optimizer, self.state, self.weights_T, self.nabla_w, self.nabla_b,
-                    self.ws_full, self.ws_tail, self.batch_costs)
+                    weights, biases, self.X, self.Y, order, first, stop_at, self.f_codes,
+                    self.cost_code, opt.code, hyper, *self.state, self.step, self.weights_T,
+                    self.nabla_w, self.nabla_b, self.ws_full, self.ws_tail, self.batch_costs)
             if not (math.isfinite(cost) and _all_finite(net.weights)
                     and _all_finite(net.biases)):
                 for dest, src in zip(self._rolled_back(), self.saved):
