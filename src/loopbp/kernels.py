@@ -414,12 +414,18 @@ def momentum_step(p, g, v, eta, decay, mu, nesterov):
 
 @strict
 def adam_step(p, g, m, v, eta, decay, beta1, beta2, epsilon, c1, c2):
-    """Adam with bias correction: ``c1 = 1 − β1^t`` and ``c2 = 1 − β2^t`` at step t."""
+    """Adam with bias correction: ``c1 = 1 − β1^t`` and ``c2 = 1 − β2^t`` at step t.
+
+    m̂ = m / c1 and v̂ = v / c2 are taken as products with 1/c1 and 1/c2,
+    computed once: divisions and square roots set the pace of this loop.
+    """
+    inv_c1, inv_c2 = 1 / c1, 1 / c2
     for k in range(p.shape[0]):
         g_k = g[k] + decay * p[k]  # eq l2: ∂C/∂w = ∂C_0/∂w + (λ/n) w
         m[k] = beta1 * m[k] + (1 - beta1) * g_k  # eq adam: m ← β1 m + (1 − β1) g
         v[k] = beta2 * v[k] + (1 - beta2) * g_k * g_k  # eq adam: v ← β2 v + (1 − β2) g²
-        p[k] -= eta * (m[k] / c1) / (math.sqrt(v[k] / c2) + epsilon)  # eq adam: m̂ / (√v̂ + ε)
+        m_hat, v_hat = m[k] * inv_c1, v[k] * inv_c2  # eq adam: m̂ = m/(1 − β1^t), v̂ likewise
+        p[k] -= eta * m_hat / (math.sqrt(v_hat) + epsilon)  # eq adam: w ← w − η m̂ / (√v̂ + ε)
 
 
 @kernel
