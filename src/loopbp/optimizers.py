@@ -21,12 +21,13 @@ the number of updates made), though only Adam uses it.
 
 from __future__ import annotations
 
-import math
 import numbers
 from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
+
+from . import _validation as check
 
 SGD, MOMENTUM, NESTEROV, ADAM = range(4)
 
@@ -64,13 +65,13 @@ class Optimizer:
         if not isinstance(self.name, str) or self.name not in OPTIMIZERS:
             raise ValueError(
                 f"optimizer must be one of {', '.join(map(repr, OPTIMIZERS))}, got {self.name!r}")
-        self.momentum = _unit_interval(self.momentum, "momentum")
+        self.momentum = check.check_unit_interval(self.momentum, "momentum")
         if (isinstance(self.betas, str | bytes) or not hasattr(self.betas, "__len__")
                 or len(self.betas) != 2):
             raise TypeError(f"betas must be a pair (beta1, beta2), got {self.betas!r}")
-        self.betas = (_unit_interval(self.betas[0], "betas[0]"),
-                      _unit_interval(self.betas[1], "betas[1]"))
-        self.epsilon = _positive(self.epsilon, "epsilon")
+        self.betas = (check.check_unit_interval(self.betas[0], "betas[0]"),
+                      check.check_unit_interval(self.betas[1], "betas[1]"))
+        self.epsilon = check.check_positive_float(self.epsilon, "epsilon")
 
     @property
     def code(self) -> int:
@@ -133,20 +134,3 @@ def check_state(state: OptimizerState, weights: list[np.ndarray]) -> None:
             or state.step < 0:
         raise ValueError(f"optimizer step count must be an integer >= 0, got {state.step!r}")
 
-
-def _unit_interval(value: Any, name: str) -> float:
-    if isinstance(value, bool | np.bool_) or not isinstance(value, numbers.Real):
-        raise TypeError(f"{name} must be a real number, got {type(value).__name__} {value!r}")
-    value = float(value)
-    if not (math.isfinite(value) and 0 <= value < 1):
-        raise ValueError(f"{name} must be in [0, 1), got {value}")
-    return value
-
-
-def _positive(value: Any, name: str) -> float:
-    if isinstance(value, bool | np.bool_) or not isinstance(value, numbers.Real):
-        raise TypeError(f"{name} must be a real number, got {type(value).__name__} {value!r}")
-    value = float(value)
-    if not (math.isfinite(value) and value > 0):
-        raise ValueError(f"{name} must be a positive finite number, got {value}")
-    return value

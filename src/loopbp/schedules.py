@@ -31,22 +31,7 @@ from typing import Any
 
 import numpy as np
 
-
-def _real(value: Any, name: str) -> float:
-    if isinstance(value, bool | np.bool_) or not isinstance(value, numbers.Real):
-        raise TypeError(f"{name} must be a real number, got {type(value).__name__} {value!r}")
-    value = float(value)
-    if not math.isfinite(value):
-        raise ValueError(f"{name} must be finite, got {value}")
-    return value
-
-
-def _integer(value: Any, name: str) -> int:
-    if isinstance(value, bool | np.bool_) or not isinstance(value, numbers.Integral):
-        raise TypeError(f"{name} must be an integer, got {type(value).__name__} {value!r}")
-    if value < 1:
-        raise ValueError(f"{name} must be positive, got {value}")
-    return int(value)
+from . import _validation as check
 
 
 class Schedule:
@@ -95,10 +80,10 @@ class Step(Schedule):
     name = "step"
 
     def __init__(self, factor: float = 0.5, interval: int = 10) -> None:
-        self.factor = _real(factor, "factor")
+        self.factor = check.check_finite_float(factor, "factor")
         if not 0 < self.factor <= 1:
             raise ValueError(f"factor must be in (0, 1], got {self.factor}")
-        self.interval = _integer(interval, "interval")
+        self.interval = check.check_int(interval, "interval", minimum=1)
 
     def eta(self, epoch: int) -> float:
         return self.eta0 * self.factor ** (epoch // self.interval)
@@ -113,7 +98,7 @@ class Cosine(Schedule):
     name = "cosine"
 
     def __init__(self, eta_min: float = 0.0) -> None:
-        self.eta_min = _real(eta_min, "eta_min")
+        self.eta_min = check.check_finite_float(eta_min, "eta_min")
         if self.eta_min < 0:
             raise ValueError(f"eta_min must be >= 0, got {self.eta_min}")
 
@@ -146,12 +131,12 @@ class Plateau(Schedule):
 
     def __init__(self, factor: float = 0.1, patience: int = 5, threshold: float = 0.0,
                  min_eta: float = 0.0) -> None:
-        self.factor = _real(factor, "factor")
+        self.factor = check.check_finite_float(factor, "factor")
         if not 0 < self.factor < 1:
             raise ValueError(f"factor must be in (0, 1), got {self.factor}")
-        self.patience = _integer(patience, "patience")
-        self.threshold = _real(threshold, "threshold")
-        self.min_eta = _real(min_eta, "min_eta")
+        self.patience = check.check_int(patience, "patience", minimum=1)
+        self.threshold = check.check_finite_float(threshold, "threshold")
+        self.min_eta = check.check_finite_float(min_eta, "min_eta")
         if self.threshold < 0 or self.min_eta < 0:
             raise ValueError("threshold and min_eta must be >= 0")
         self.current: float | None = None
