@@ -124,8 +124,11 @@ def test_real_sigint_to_loopbp_train_saves_a_consistent_network(tmp_path):
     command = [sys.executable, "-m", "loopbp", "train", "--data", str(data), "--epochs",
                "100000", "--sizes", "64", "32", "10", "--batch-size", "10", "--eta", "0.5",
                "--threads", "1", "--quiet", "--save", str(out), "--checkpoint", str(ckpt)]
+    # a shell's background job starts with SIGINT ignored, which Python then keeps:
+    # give the child the default disposition, as a terminal would
     process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                               text=True)
+                               text=True,
+                               preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     try:
         _wait_for(ckpt, process, seconds=120)  # epoch 1 done: training is under way
         time.sleep(0.3)
