@@ -1,7 +1,7 @@
 """Each compiled kernel of :mod:`loopbp.kernels` alone, and the same step in NumPy.
 
 A kernel that acts on a layer's weights (``forward_layer``, ``transpose``,
-``gradients``, ``sgd_update``) runs on the network's first layer, the
+``gradients``, ``update`` with plain SGD and with Adam) runs on the network's first layer, the
 biggest of ``small`` and ``nielsen``; ``output_error`` and ``hidden_error``
 run on the output layer (the error of the output layer, and that error sent
 back to the last hidden layer).  ``batch`` is the number of examples ``n``.
@@ -17,6 +17,9 @@ from __future__ import annotations
 import numpy as np
 
 from loopbp import kernels, reference
+from loopbp.activations import SIGMOID
+from loopbp.costs import QUADRATIC
+from loopbp.optimizers import ADAM, SGD
 
 from .common import ETA, PARAM_NAMES, PARAMS, SIZES
 
@@ -50,9 +53,13 @@ class _Arrays:
         self.a_out, self.y = uniform(n, sizes[-1]), uniform(n, sizes[-1])
         self.delta_out = np.zeros((n, sizes[-1]), dtype)
         self.a_hidden, self.delta_hidden = uniform(n, sizes[-2]), np.zeros((n, sizes[-2]), dtype)
-        # sgd_update moves its own copy, so repeated calls leave the others alone
+        # the updates move their own copy, so repeated calls leave the others alone
         self.w_sgd, self.b_sgd = self.w.copy(), self.b.copy()
         self.eta = np.dtype(dtype).type(ETA)
+        # Adam's moments, for loopbp's update and for the NumPy optimizer's
+        self.m_w, self.v_w = np.zeros_like(self.w), np.zeros_like(self.w)
+        self.m_b, self.v_b = np.zeros_like(self.b), np.zeros_like(self.b)
+        self.adam = reference.Optimizer("adam")
         self.warm_up()
 
     def warm_up(self):
@@ -64,7 +71,7 @@ class _Arrays:
 
 class ForwardLayer(_Arrays):
     def time_forward_layer(self, sizes, batch, dtype):
-        kernels.forward_layer(self.w, self.b, self.a_prev, self.a)
+        kernels.forward_layer(self.w, self.b, self.a_prev, self.a, SIGMOID)
 
 
 class ForwardLayerNumPy(_Arrays):
@@ -74,7 +81,7 @@ class ForwardLayerNumPy(_Arrays):
 
 class OutputError(_Arrays):
     def time_output_error(self, sizes, batch, dtype):
-        kernels.output_error(self.a_out, self.y, self.delta_out)
+        kernels.output_error(self.a_out, self.y, self.delta_out, SIGMOID, QUADRATIC)
 
 
 class OutputErrorNumPy(_Arrays):
@@ -85,7 +92,8 @@ class OutputErrorNumPy(_Arrays):
 
 class HiddenError(_Arrays):
     def time_hidden_error(self, sizes, batch, dtype):
-        kernels.hidden_error(self.w_out_T, self.delta_out, self.a_hidden, self.delta_hidden)
+        kernels.hidden_error(self.w_out_T, self.delta_out, self.a_hidden, self.delta_hidden,
+                             SIGMOID)
 
 
 class HiddenErrorNumPy(_Arrays):
@@ -117,12 +125,33 @@ class GradientsNumPy(_Arrays):
         np.mean(self.delta, axis=0, out=self.dC_db)  # M6
 
 
+#: ``update``'s hyperparameters: η, no L2, μ, β1, β2, ε, and Adam's bias corrections at step 10.
+HYPER = (ETA, 0.0, 0.9, 0.9, 0.999, 1e-8, 1 - 0.9 ** 10, 1 - 0.999 ** 10)
+
+
 class SgdUpdate(_Arrays):
     def time_sgd_update(self, sizes, batch, dtype):
-        kernels.sgd_update(self.w_sgd, self.b_sgd, self.dC_dw, self.dC_db, self.eta)
+        # plain SGD reads no optimizer state: the gradients stand in for it
+        kernels.update(self.w_sgd, self.b_sgd, self.dC_dw, self.dC_db, SGD, HYPER,
+                       self.dC_dw, self.dC_db, self.dC_dw, self.dC_db)
 
 
 class SgdUpdateNumPy(_Arrays):
     def time_sgd_update(self, sizes, batch, dtype):
         self.w_sgd -= self.eta * self.dC_dw
         self.b_sgd -= self.eta * self.dC_db
+
+
+class AdamUpdate(_Arrays):
+    """Adam's update: the moments and the parameters, one pass."""
+
+    def time_adam_update(self, sizes, batch, dtype):
+        kernels.update(self.w_sgd, self.b_sgd, self.dC_dw, self.dC_db, ADAM, HYPER,
+                       self.v_w, self.v_b, self.m_w, self.m_b)
+
+
+class AdamUpdateNumPy(_Arrays):
+    """NumPy: ``reference.Optimizer("adam").step`` on the same arrays."""
+
+    def time_adam_update(self, sizes, batch, dtype):
+        self.adam.step([self.w_sgd, self.b_sgd], [self.dC_dw, self.dC_db], ETA)
