@@ -44,10 +44,8 @@ def check_int(value: Any, name: str, *, minimum: int) -> int:
 
 def check_positive_float(value: Any, name: str) -> float:
     """A finite real number > 0."""
-    if isinstance(value, bool | np.bool_) or not isinstance(value, numbers.Real):
-        raise TypeError(f"{name} must be a real number, got {type(value).__name__} {value!r}")
-    value = float(value)
-    if not np.isfinite(value) or value <= 0:
+    value = check_finite_float(value, name)
+    if value <= 0:
         raise ValueError(f"{name} must be a positive finite number, got {value}")
     return value
 
@@ -167,10 +165,8 @@ def check_choice(value: Any, name: str, choices: Sequence[str]) -> str:
 
 def check_non_negative_float(value: Any, name: str) -> float:
     """A finite real number >= 0."""
-    if isinstance(value, bool | np.bool_) or not isinstance(value, numbers.Real):
-        raise TypeError(f"{name} must be a real number, got {type(value).__name__} {value!r}")
-    value = float(value)
-    if not np.isfinite(value) or value < 0:
+    value = check_finite_float(value, name)
+    if value < 0:
         raise ValueError(f"{name} must be a finite number >= 0, got {value}")
     return value
 

@@ -49,7 +49,7 @@ from . import _validation as check
 from . import files
 from .early_stopping import EarlyStopping
 from .history import History
-from .optimizers import OPTIMIZERS, STATE_ARRAYS, OptimizerState
+from .optimizers import OPTIMIZERS, OptimizerState, check_state
 
 if TYPE_CHECKING:
     from .network import Network
@@ -216,10 +216,7 @@ def _checkpoint_from_meta(training: dict, arrays: dict[str, np.ndarray],
     optimizer_arrays = {a: arrays[f"optimizer.{a}"] for a in optimizer["arrays"]}
     step = integer(optimizer.get("step", 0), "optimizer.step", 0)
     state = OptimizerState(name, hyperparameters, optimizer_arrays, step)
-    if version >= 2 or STATE_ARRAYS[name]:
-        from .optimizers import check_state
-
-        check_state(state, net.weights)
+    check_state(state, net.weights)
     history = History.from_dict(training["history"])
     epochs_done = integer(training["epochs_done"], "epochs_done", 0)
     if len(history) != epochs_done:

@@ -50,7 +50,6 @@ from .activations import (
     TANH,
     activation,
     activation_prime,
-    sigmoid_prime,
     softmax_row,
 )
 from .costs import QUADRATIC, cost_term, output_error_term, quadratic_cost_derivative
@@ -270,6 +269,15 @@ def transpose(w, w_T):
                 w_T[k, j] = w[j, k]
 
 
+@inline
+def _times_f_prime(delta_prev, a_prev, k0, k1, f):
+    """``δ_k = ∂C/∂a_k · f′(z_k)`` in place, for every row and the neurons ``k0 … k1-1``."""
+    for x in range(delta_prev.shape[0]):
+        for k in range(k0, k1):
+            dC_da = delta_prev[x, k]  # eq I5, I1', M4: ∂C/∂a_k = Σ_j w_jk δ_j
+            delta_prev[x, k] = dC_da * activation_prime(f, a_prev[x, k])  # eq I4, I2', M4
+
+
 @kernel
 def hidden_error(w_T, delta, a_prev, delta_prev, f_prev):
     """Send the error back one layer: ``δ^{l-1}_k = (Σ_j w_jk δ^l_j) f′(z^{l-1}_k)``.
@@ -279,25 +287,15 @@ def hidden_error(w_T, delta, a_prev, delta_prev, f_prev):
     the sum over ``j`` walks contiguous memory.  ``f_prev`` is the code of
     layer l−1's activation.
     """
-    n = delta.shape[0]
     n_in = w_T.shape[0]
     for t in prange((n_in + PANEL - 1) // PANEL):  # a panel of sending neurons k per task
         k0 = t * PANEL
         _sums_for_columns(w_T, k0, delta, delta_prev)  # δ_prev[x, k] ← Σ_j w[j, k] δ[x, j]
         k1 = min(k0 + PANEL, n_in)
-        if f_prev == SIGMOID:
-            # The derivations' network in a loop of its own: with f′ behind the
-            # branch on f_prev, the product may be rounded in another order.
-            for x in range(n):
-                for k in range(k0, k1):
-                    dC_da = delta_prev[x, k]  # eq I5, I1', M4: ∂C/∂a_k = Σ_j w_jk δ_j
-                    delta_prev[x, k] = dC_da * sigmoid_prime(a_prev[x, k])  # eq I4, I2', M4
+        if f_prev == SIGMOID:  # each loop compiled with its f known, as in forward_layer
+            _times_f_prime(delta_prev, a_prev, k0, k1, SIGMOID)
         else:
-            for x in range(n):
-                for k in range(k0, k1):
-                    dC_da = delta_prev[x, k]  # eq I5, I1', M4: ∂C/∂a_k = Σ_j w_jk δ_j
-                    f_prime = activation_prime(f_prev, a_prev[x, k])
-                    delta_prev[x, k] = dC_da * f_prime  # eq I4, M4: δ_k = ∂C/∂a_k f'(z_k)
+            _times_f_prime(delta_prev, a_prev, k0, k1, f_prev)
 
 
 @inline
@@ -547,14 +545,14 @@ def train_mini_batches(weights, biases, X, Y, order, first, stop, f_codes, cost,
         cost_sum += batch_costs[m]
         step[0] += 1
         t = step[0]
-        hyper = (eta, decay, mu, beta1, beta2, epsilon, 1 - beta1 ** t, 1 - beta2 ** t)
+        step_hyper = (eta, decay, mu, beta1, beta2, epsilon, 1 - beta1 ** t, 1 - beta2 ** t)
         for i in range(n_layers):
             dC_dw, dC_db = nabla_w[i], nabla_b[i]
             if rule == SGD:  # no state: skip fetching it (each fetch counts references)
-                update(weights[i], biases[i], dC_dw, dC_db, rule, hyper,
+                update(weights[i], biases[i], dC_dw, dC_db, rule, step_hyper,
                        dC_dw, dC_db, dC_dw, dC_db)
             else:
-                update(weights[i], biases[i], dC_dw, dC_db, rule, hyper,
+                update(weights[i], biases[i], dC_dw, dC_db, rule, step_hyper,
                        v_w[i], v_b[i], m_w[i], m_b[i])
             if i >= 1:
                 transpose(weights[i], weights_T[i])

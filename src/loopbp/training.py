@@ -60,7 +60,6 @@ from .optimizers import (
     STATE_ARRAYS,
     Optimizer,
     OptimizerState,
-    check_state,
     initial_state,
 )
 from .schedules import Schedule, as_schedule
@@ -371,7 +370,7 @@ def holdout_rows(labels: np.ndarray | None, n: int, fraction: float,
 def _train(net: Network, X: Any, Y: Any, settings: Settings, *,
            validation_data: tuple[Any, Any] | None, test_data: tuple[Any, Any] | None,
            start: Checkpoint | None) -> History:
-    X_given, Y_given = X, Y
+    Y_given = Y  # labels or targets, as the caller gave them (for stratifying and accuracy)
     X = check.as_inputs(X, "X", net.sizes[0], net.dtype)
     Y = net.targets(Y, "Y", X.shape[0])
     s = settings
@@ -418,14 +417,14 @@ def _train(net: Network, X: Any, Y: Any, settings: Settings, *,
         X, Y = np.ascontiguousarray(X[keep]), np.ascontiguousarray(Y[keep])
     if s.early_stopping is not None and s.monitor == "accuracy" and validation.labels is None:
         raise ValueError("monitor='accuracy' needs validation labels (or one-hot targets)")
-    del X_given
 
     history = History()
     done, resume_at = 0, None
-    optimizer_state = initial_state(s.optimizer, s.eta, net.weights, net.biases)
     stopping = (EarlyStopping(s.early_stopping, s.monitor, s.min_delta)
                 if s.early_stopping is not None else None)
-    if start is not None:
+    if start is None:
+        optimizer_state = initial_state(s.optimizer, s.eta, net.weights, net.biases)
+    else:
         if start.progress is not None and s.mini_batch_size != start.mini_batch_size:
             raise ValueError(
                 f"the checkpoint stopped inside epoch {start.progress.epoch} with mini-batches "
@@ -434,10 +433,11 @@ def _train(net: Network, X: Any, Y: Any, settings: Settings, *,
         history = History(list(start.history.records), stopped_early=start.history.stopped_early,
                           best_epoch=start.history.best_epoch)
         done, resume_at = start.epochs_done, start.progress
-        optimizer_state.arrays, optimizer_state.step = start.optimizer.arrays, \
-            start.optimizer.step
-        check_state(optimizer_state, net.weights)
-        if stopping is not None and start.early_stopping is not None:
+        # the checkpoint's arrays were checked against the network when it was read
+        optimizer_state = OptimizerState(s.optimizer.name,
+                                         dict(s.optimizer.hyperparameters(), eta=s.eta),
+                                         start.optimizer.arrays, start.optimizer.step)
+        if start.early_stopping is not None:  # _check_resumable: both runs stop early or not
             stopping = start.early_stopping
     s.schedule.start(s.eta, s.epochs)
 
