@@ -369,7 +369,7 @@ def _driver_results(rng, output, cost, dtype):
         nabla_w = loopbp.network.typed_list([np.empty_like(w) for w in net.weights])
         nabla_b = loopbp.network.typed_list([np.empty_like(b) for b in net.biases])
         costs.append(chosen.backprop(weights, biases, weights_T, nabla_w, nabla_b, ws,
-                                     net.f_codes, net.cost_code))
+                                     net.f_codes, net.cost_code, np.empty(0, dtype)))
         out = np.empty((n, sizes[-1]), dtype)
         acts = loopbp.network.typed_list([np.empty((n, s), dtype) for s in sizes[:-1]])
         chosen.feedforward(weights, biases, X, out, acts, net.f_codes)
@@ -401,7 +401,7 @@ def test_batch_cost_matches_reference(rng, n_out, n, cost, dtype):
     """batch_cost (serial by design, so it has no twin) on outputs the cost accepts."""
     _, a = _outputs(rng, OUTPUT_FOR_COST[cost], n, n_out, dtype)
     y = _targets(rng, cost, n, n_out).astype(dtype)
-    got = kernels.batch_cost(a, y, COSTS[cost])
+    got = kernels.batch_cost(a, y, COSTS[cost], np.empty(0, a.dtype))
     want = reference.batch_cost(cost, a, y)  # in the same dtype: the clip is its ε
     assert got == pytest.approx(want, rel=RTOL[dtype], abs=1e-300)
 
@@ -415,7 +415,7 @@ def test_costs_stay_finite_for_outputs_of_exactly_0_and_1(cost, dtype):
     """a = 0 or 1 exactly, targets at the other end: logarithms of a clipped to [ε, 1 − ε]."""
     a = np.array([[1, 0, 0], [0, 1, 0], [0, 0, 1]], dtype)
     y = np.array([[0, 1, 0], [1, 0, 0], [0, 0, 1]], dtype)
-    got = kernels.batch_cost(a, y, COSTS[cost])
+    got = kernels.batch_cost(a, y, COSTS[cost], np.empty(0, a.dtype))
     want = reference.batch_cost(cost, a, y)
     assert np.isfinite(got) and np.isfinite(want)
     log_eps = -np.log(np.finfo(dtype).eps)  # −ln ε: the cost of a confident wrong output

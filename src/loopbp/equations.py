@@ -18,7 +18,8 @@ Beyond the derivations' sigmoid network, each further activation has a tag for
 f and one for f′ (``tanh``, ``tanh'``, …, ``softmax'`` for the chain rule
 through the softmax), each further cost one for C and one for its output error
 δ^L (``xent``, ``xent'``, ``loglik``, ``loglik'``), and the training step has
-``l2``, ``momentum``, ``nesterov`` and ``adam``.  They come from the published
+``l2``, ``momentum``, ``nesterov`` and ``adam``; per-example weights and
+scikit-learn's per-mini-batch L2 have ``weighted`` and ``alpha``.  They come from the published
 definitions (the documentation derives each output error).
 
 Every line of code in :data:`MARKED_MODULES` that implements one of these
@@ -141,6 +142,17 @@ EQUATIONS: tuple[Equation, ...] = (
              r"+ \frac{\lambda}{n} w",
              "L2 regularization (weight decay) over a training set of n rows; biases are "
              "not decayed"),
+    Equation("weighted", "training", "—",
+             r"\frac{\partial C}{\partial w^l_{jk}} = \frac{\sum_x s_x\, \partial C_x / "
+             r"\partial w^l_{jk}}{\sum_x s_x}",
+             "per-example weights s_x ≥ 0: the mini-batch's gradient and cost are weighted "
+             "means (as scikit-learn's sample_weight)"),
+    Equation("alpha", "training", "—",
+             r"C = C_0 + \frac{\alpha}{2 \sum_x s_x} \sum_w w^2 \;\Rightarrow\; "
+             r"\frac{\partial C}{\partial w} = \frac{\partial C_0}{\partial w} "
+             r"+ \frac{\alpha}{\sum_x s_x} w",
+             "L2 regularization per mini-batch (scikit-learn's alpha): the sum runs over the "
+             "mini-batch, s_x = 1 when unweighted"),
     Equation("momentum", "training", "—",
              r"v \leftarrow \mu v - \eta \frac{\partial C}{\partial w}, \quad "
              r"w \leftarrow w + v",

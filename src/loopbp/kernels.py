@@ -185,15 +185,19 @@ def forward_layer(w, b, a_prev, a, f):
 
 
 @serial
-def batch_cost(a, y, cost):
+def batch_cost(a, y, cost, s):
     """Mean cost over the rows, ``(1/n) Σ_x C_x``, for the cost whose code is ``cost``.
 
-    A serial loop on purpose: a parallel reduction would add the per-thread
-    partial sums in an order that depends on the thread count.
+    ``s`` holds per-row weights scaled to mean 1 (see :func:`weigh_errors`),
+    or is empty for the plain mean.  A serial loop on purpose: a parallel
+    reduction would add the per-thread partial sums in an order that depends
+    on the thread count.
     """
     n = a.shape[0]
     eps = np.finfo(a.dtype).eps  # the clip for the logarithms (see loopbp.costs)
-    if cost == QUADRATIC:  # each sum compiled with its cost known, as in forward_layer
+    if s.shape[0] > 0:
+        total = _weighted_cost(a, y, cost, eps, s)
+    elif cost == QUADRATIC:  # each sum compiled with its cost known, as in forward_layer
         total = _summed_cost(a, y, QUADRATIC, eps)
     else:
         total = _summed_cost(a, y, cost, eps)
@@ -208,6 +212,31 @@ def _summed_cost(a, y, cost, eps):
         for j in range(a.shape[1]):
             total += cost_term(cost, a[x, j], y[x, j], eps)  # eq I3, xent, loglik: C_x
     return total
+
+
+@inline
+def _weighted_cost(a, y, cost, eps, s):
+    """``Σ_x s_x C_x`` for weights ``s`` scaled to mean 1 over the rows."""
+    total = 0.0
+    for x in range(a.shape[0]):
+        c_x = 0.0
+        for j in range(a.shape[1]):
+            c_x += cost_term(cost, a[x, j], y[x, j], eps)  # eq I3, xent, loglik: C_x
+        total += s[x] * c_x  # eq weighted: C = Σ_x s_x C_x / Σ_x s_x
+    return total
+
+
+@kernel
+def weigh_errors(delta, s):
+    """Scale each row's output error by its weight: ``δ^L_x ← s_x δ^L_x``.
+
+    With ``s`` scaled to mean 1 over the mini-batch (``s_x · n / Σ s``), every
+    gradient is linear in its row's δ^L, so the mean that :func:`gradients`
+    takes becomes the weighted mean ``Σ_x s_x ∂C_x/∂w / Σ_x s_x``.
+    """
+    for x in prange(delta.shape[0]):
+        for j in range(delta.shape[1]):
+            delta[x, j] *= s[x]  # eq weighted: ∂C/∂w = Σ_x s_x ∂C_x/∂w / Σ_x s_x
 
 
 @strict
@@ -478,21 +507,25 @@ def feedforward(weights, biases, X, out, acts, f_codes):
 
 
 @serial
-def backprop(weights, biases, weights_T, nabla_w, nabla_b, ws, f_codes, cost):
+def backprop(weights, biases, weights_T, nabla_w, nabla_b, ws, f_codes, cost, s):
     """Forward and backward pass for the mini-batch already in the workspace ``ws``.
 
     ``ws = (acts, Y, deltas, deltas_T, acts_T)``: ``acts[0]`` holds the inputs
     and ``Y`` the targets.  ``f_codes[i]`` is the activation code of layer
-    i+1, ``cost`` the cost's code.  Fills ``nabla_w``/``nabla_b`` with the mean
-    gradients and returns the batch's mean cost before any update.
+    i+1, ``cost`` the cost's code.  ``s`` holds per-row weights scaled to mean
+    1, or is empty (the plain mean).  Fills ``nabla_w``/``nabla_b`` with the
+    (weighted) mean gradients and returns the batch's (weighted) mean cost
+    before any update.
     ``weights_T[i]`` must hold the transpose of ``weights[i]`` for ``i >= 1``.
     """
     acts, Y, deltas, deltas_T, acts_T = ws
     n_layers = len(weights)
     for i in range(n_layers):
         forward_layer(weights[i], biases[i], acts[i], acts[i + 1], f_codes[i])
-    mean_cost = batch_cost(acts[n_layers], Y, cost)
+    mean_cost = batch_cost(acts[n_layers], Y, cost, s)
     output_error(acts[n_layers], Y, deltas[n_layers - 1], f_codes[n_layers - 1], cost)
+    if s.shape[0] > 0:
+        weigh_errors(deltas[n_layers - 1], s)
     for i in range(n_layers - 1, 0, -1):
         hidden_error(weights_T[i], deltas[i], acts[i], deltas[i - 1], f_codes[i - 1])
     for i in range(n_layers):
@@ -501,18 +534,25 @@ def backprop(weights, biases, weights_T, nabla_w, nabla_b, ws, f_codes, cost):
 
 
 @serial
-def train_mini_batches(weights, biases, X, Y, order, first, stop, f_codes, cost, rule, hyper,
+def train_mini_batches(weights, biases, X, Y, S, order, first, stop, f_codes, cost, rule, hyper,
                        v_w, v_b, m_w, m_b, step, weights_T, nabla_w, nabla_b, ws_full, ws_tail,
-                       batch_costs):
+                       s_full, s_tail, batch_costs):
     """Run mini-batch gradient descent over mini-batches ``first … stop-1`` of an epoch.
 
     ``f_codes`` and ``cost`` name the activations and the cost by code;
     ``rule`` is the optimizer's code and ``hyper`` holds its hyperparameters
-    ``(eta, decay, mu, beta1, beta2, epsilon)`` with ``decay = λ/n``; ``v_*``
-    and ``m_*`` are its arrays (see :func:`update`) and ``step[0]`` its step
-    count, which each mini-batch advances.  (Plain arrays and numbers rather
-    than tuples: numba types tuple arguments in Python, which a small epoch
-    notices.)
+    ``(eta, decay, mu, beta1, beta2, epsilon, alpha)`` with ``decay = λ/n``
+    (network2's L2 over the n training rows) and ``alpha`` scikit-learn's L2
+    per mini-batch (each step decays by ``alpha / Σ_x s_x`` over its rows);
+    ``v_*`` and ``m_*`` are its arrays (see :func:`update`) and ``step[0]``
+    its step count, which each mini-batch advances.  (Plain arrays and
+    numbers rather than tuples: numba types tuple arguments in Python, which
+    a small epoch notices.)
+
+    ``S`` holds one weight per row of ``X`` (each mini-batch's gradient and
+    cost are then weighted means), or is empty for the plain means;
+    ``s_full``/``s_tail`` are buffers for a mini-batch's weights, sized like
+    the workspaces (empty when ``S`` is).
 
     Returns the sum over the examples seen of their cost before the update
     (divide by the number of examples for the mean), and writes each
@@ -525,7 +565,7 @@ def train_mini_batches(weights, biases, X, Y, order, first, stop, f_codes, cost,
     Both workspaces are allocated once per call, so no step allocates.
     """
     eta, decay, mu = hyper[0], hyper[1], hyper[2]
-    beta1, beta2, epsilon = hyper[3], hyper[4], hyper[5]
+    beta1, beta2, epsilon, alpha = hyper[3], hyper[4], hyper[5], hyper[6]
     n = X.shape[0]
     batch_size = ws_full[0][0].shape[0]
     n_layers = len(weights)
@@ -534,18 +574,32 @@ def train_mini_batches(weights, biases, X, Y, order, first, stop, f_codes, cost,
     cost_sum = 0.0
     for m in range(first, stop):
         start = m * batch_size
-        ws = ws_full if n - start >= batch_size else ws_tail
+        full = n - start >= batch_size
+        ws = ws_full if full else ws_tail
+        s = s_full if full else s_tail
         acts, Y_batch = ws[0], ws[1]
-        for r in range(acts[0].shape[0]):  # gather the mini-batch in shuffled order
+        rows = acts[0].shape[0]
+        for r in range(rows):  # gather the mini-batch in shuffled order
             acts[0][r, :] = X[order[start + r], :]
             Y_batch[r, :] = Y[order[start + r], :]
-        rows = acts[0].shape[0]
+        weight_sum = float(rows)
+        if S.shape[0] > 0:
+            weight_sum = 0.0
+            for r in range(rows):
+                s[r] = S[order[start + r]]
+                weight_sum += s[r]
+            scale = rows / weight_sum if weight_sum > 0 else 0.0
+            for r in range(rows):
+                s[r] *= scale  # mean 1, so the kernels' (1/n) Σ_x is the weighted mean
         batch_costs[m] = rows * backprop(weights, biases, weights_T, nabla_w, nabla_b, ws,
-                                         f_codes, cost)
+                                         f_codes, cost, s)
         cost_sum += batch_costs[m]
         step[0] += 1
         t = step[0]
-        step_hyper = (eta, decay, mu, beta1, beta2, epsilon, 1 - beta1 ** t, 1 - beta2 ** t)
+        step_decay = decay
+        if alpha != 0 and weight_sum > 0:
+            step_decay = decay + alpha / weight_sum  # eq alpha: ∂C/∂w += (α / Σ_x s_x) w
+        step_hyper = (eta, step_decay, mu, beta1, beta2, epsilon, 1 - beta1 ** t, 1 - beta2 ** t)
         for i in range(n_layers):
             dC_dw, dC_db = nabla_w[i], nabla_b[i]
             if rule == SGD:  # no state: skip fetching it (each fetch counts references)
@@ -562,6 +616,6 @@ def train_mini_batches(weights, biases, X, Y, order, first, stop, f_codes, cost,
 #: The same kernels and drivers compiled without threads, for work too small
 #: to share out (chosen by :func:`loopbp.network.kernels_for`).
 SERIAL = _serial_twins(globals(), [
-    "forward_layer", "output_error", "transpose", "hidden_error", "gradients", "update",
-    "feedforward", "backprop", "train_mini_batches",
+    "forward_layer", "output_error", "weigh_errors", "transpose", "hidden_error", "gradients",
+    "update", "feedforward", "backprop", "train_mini_batches",
 ])

@@ -291,7 +291,8 @@ class Network:
     def mean_cost(self, X: Any, Y: Any) -> float:
         """Mean cost ``(1/n) Σ_x C_x`` over the rows of ``X`` (the network's cost, no L2 term)."""
         X, Y = self._prepare(X, Y)
-        return float(kernels.batch_cost(self.feedforward(X), Y, self.cost_code))
+        return float(kernels.batch_cost(self.feedforward(X), Y, self.cost_code,
+                                        np.empty(0, self.dtype)))
 
     def _gradient(self, X: np.ndarray, Y: np.ndarray) -> tuple[list, list, float]:
         weights, biases = self.parameters()
@@ -304,7 +305,7 @@ class Network:
         with parallel_guard():
             cost = kernels_for(self.sizes, X.shape[0]).backprop(
                 weights, biases, weights_T, typed_list(nabla_w), typed_list(nabla_b), ws,
-                self.f_codes, self.cost_code)
+                self.f_codes, self.cost_code, np.empty(0, self.dtype))
         return nabla_w, nabla_b, float(cost)
 
     def evaluate(self, X: Any, y: Any) -> int:

@@ -578,9 +578,17 @@ class _Trainer:
     """Buffers allocated once per :func:`sgd` call, and the epoch loop around the kernel."""
 
     def __init__(self, net: Network, X: np.ndarray, Y: np.ndarray, batch_size: int,
-                 optimizer: Optimizer, state: OptimizerState, decay: float) -> None:
+                 optimizer: Optimizer, state: OptimizerState, decay: float, *,
+                 alpha: float = 0.0, sample_weight: np.ndarray | None = None,
+                 shuffle: bool = True) -> None:
+        """``decay = λ/n`` is network2's L2; ``alpha`` scikit-learn's per mini-batch.
+
+        ``sample_weight`` (one non-negative weight per row, checked by the
+        caller) makes each mini-batch's gradient and cost weighted means;
+        ``shuffle=False`` walks the rows in their order every epoch.
+        """
         self.net, self.X, self.Y = net, X, Y
-        self.optimizer, self.decay = optimizer, decay
+        self.optimizer, self.decay, self.alpha, self.shuffle = optimizer, decay, alpha, shuffle
         n = X.shape[0]
         self.batch_size = min(batch_size, n)
         self.n_batches = math.ceil(n / self.batch_size)
@@ -588,6 +596,12 @@ class _Trainer:
         self.ws_full = workspace(net.sizes, self.batch_size, net.dtype)
         self.ws_tail = (self.ws_full if tail == self.batch_size
                         else workspace(net.sizes, tail, net.dtype))
+        if sample_weight is None:
+            self.S = self.s_full = self.s_tail = np.empty(0, net.dtype)
+        else:
+            self.S = np.ascontiguousarray(sample_weight, dtype=net.dtype)
+            self.s_full = np.empty(self.batch_size, net.dtype)
+            self.s_tail = np.empty(tail, net.dtype)
         self.weights_T = typed_list([np.zeros(w.shape[::-1], net.dtype) for w in net.weights])
         self.nabla_w = typed_list([np.zeros_like(w) for w in net.weights])
         self.nabla_b = typed_list([np.zeros_like(b) for b in net.biases])
@@ -632,14 +646,15 @@ class _Trainer:
         weights, biases = net.parameters()
         opt = self.optimizer
         hyper = np.array([eta, self.decay, opt.momentum, opt.betas[0], opt.betas[1],
-                          opt.epsilon])
+                          opt.epsilon, self.alpha])
         if resume_at is not None:
             order = np.ascontiguousarray(resume_at.order, dtype=np.int64)
             first, cost_before, spent = (resume_at.next_batch, resume_at.cost_sum,
                                          resume_at.seconds)
             bar.update(min(first * self.batch_size, self.X.shape[0]))
         else:
-            order = net.rng.permutation(self.X.shape[0])
+            order = (net.rng.permutation(self.X.shape[0]) if self.shuffle
+                     else np.arange(self.X.shape[0]))
             first, cost_before, spent = 0, 0.0, 0.0
         epoch_first = first
         started = time.perf_counter()
@@ -655,9 +670,10 @@ class _Trainer:
             call_started = time.perf_counter()
             with parallel_guard():
                 cost = self.kernels.train_mini_batches(
-                    weights, biases, self.X, self.Y, order, first, stop_at, self.f_codes,
+                    weights, biases, self.X, self.Y, self.S, order, first, stop_at, self.f_codes,
                     self.cost_code, opt.code, hyper, *self.state, self.step, self.weights_T,
-                    self.nabla_w, self.nabla_b, self.ws_full, self.ws_tail, self.batch_costs)
+                    self.nabla_w, self.nabla_b, self.ws_full, self.ws_tail, self.s_full,
+                    self.s_tail, self.batch_costs)
             if not (math.isfinite(cost) and _all_finite(net.weights)
                     and _all_finite(net.biases)):
                 for dest, src in zip(self._rolled_back(), self.saved):
