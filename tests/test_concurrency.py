@@ -224,7 +224,7 @@ def test_a_driver_loaded_from_the_cache_runs_its_parallel_kernels(tmp_path):
 
     env = dict(os.environ, NUMBA_CACHE_DIR=str(tmp_path))
     kernel = ("from loopbp import kernels; kernels.forward_layer(np.ones((50, 200)), "
-              "np.ones(50), np.ones((1024, 200)), np.empty((1024, 50)), 0)")
+              "np.ones((200, 50)), np.ones(50), np.ones((1024, 200)), np.empty((1024, 50)), 0)")
     driver = "print(loopbp.Network([200, 50, 40], seed=0).feedforward(np.ones((1024, 200))).sum())"
     outputs = []
     for code in (kernel, f"{kernel}; {driver}", driver):

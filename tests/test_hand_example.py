@@ -69,7 +69,9 @@ def test_forward_pass(example):
     np.testing.assert_allclose(net.feedforward(X), [e["a3"]], **TOL)
     # The hidden layer alone, through the same kernel the network uses.
     hidden = np.empty((1, 2))
-    kernels.forward_layer(net.weights[0], net.biases[0], X, hidden, net.f_codes[0])
+    w = net.weights[0]
+    kernels.forward_layer(w, np.ascontiguousarray(w.T), net.biases[0], X, hidden,
+                          net.f_codes[0])
     np.testing.assert_allclose(hidden, [e["a2"]], **TOL)
     np.testing.assert_allclose(np.array(g["w2"]) @ g["x"] + g["b2"], e["z2"], **TOL)
     np.testing.assert_allclose(np.array(g["w3"]) @ e["a2"] + g["b3"], e["z3"], **TOL)

@@ -14,8 +14,10 @@ from loopbp.optimizers import SGD
 
 # (n_in, n_out, batch): 1-neuron layers, batch of 1, sizes around the 4x4 tile
 # and the tiled-gradient threshold, and sizes that leave remainders.
+# (n_in, n_out, n): tiles and row forms, with rows, sums and blocks left over at the edges
 LAYER_SHAPES = [(1, 1, 1), (1, 3, 2), (3, 1, 5), (4, 4, 4), (5, 7, 3), (8, 4, 17),
-                (13, 9, 16), (30, 10, 10), (64, 30, 33)]
+                (13, 9, 16), (30, 10, 10), (64, 30, 33), (40, 100, 13), (7, 300, 37),
+                (130, 20, 7), (300, 10, 9), (127, 16, 6), (128, 16, 6)]
 TOL = {np.float64: dict(rtol=1e-12, atol=1e-13), np.float32: dict(rtol=2e-5, atol=2e-6)}
 
 
@@ -31,7 +33,7 @@ def _layer(rng, n_in, n_out, n, dtype):
 def test_forward_layer_matches_matrix_form(rng, n_in, n_out, n, dtype):
     w, b, a_prev = _layer(rng, n_in, n_out, n, dtype)
     a = np.full((n, n_out), np.nan, dtype)
-    kernels.forward_layer(w, b, a_prev, a, SIGMOID)
+    kernels.forward_layer(w, np.ascontiguousarray(w.T), b, a_prev, a, SIGMOID)
     expected = reference.sigmoid(a_prev.astype(np.float64) @ w.T.astype(np.float64) + b)
     np.testing.assert_allclose(a, expected, **TOL[dtype])
 
@@ -45,7 +47,7 @@ def test_hidden_error_matches_matrix_form(rng, n_in, n_out, n, dtype):
     kernels.transpose(w, w_T)
     np.testing.assert_array_equal(w_T, w.T)
     delta_prev = np.full((n, n_in), np.nan, dtype)
-    kernels.hidden_error(w_T, delta, a_prev, delta_prev, SIGMOID)
+    kernels.hidden_error(w, w_T, delta, a_prev, delta_prev, SIGMOID)
     expected = (delta.astype(np.float64) @ w) * a_prev * (1 - a_prev)  # M4, rows as examples
     np.testing.assert_allclose(delta_prev, expected, **TOL[dtype])
 

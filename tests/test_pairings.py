@@ -259,8 +259,9 @@ def _forward_layer_case(rng, shape, name, dtype):
     bound = np.abs(a64) @ np.abs(w64).T + np.abs(b64)  # the sum's magnitudes
     if name == "softmax":  # ∂a_j/∂z_i = a_j (1[i=j] − a_i): |Δa_j| <= 2 a_j max_i |Δz_i|
         bound = 2 * want * bound.max(axis=1, keepdims=True)
-    args = (w, b, a_prev, np.full((n, n_out), np.nan, dtype), ACTIVATIONS[name])
-    return args, 3, want, bound
+    args = (w, np.ascontiguousarray(w.T), b, a_prev, np.full((n, n_out), np.nan, dtype),
+            ACTIVATIONS[name])
+    return args, 4, want, bound
 
 
 def _output_error_case(rng, shape, pairing, dtype):
@@ -292,9 +293,9 @@ def _hidden_error_case(rng, shape, name, dtype):
     z64, a64 = z_prev.astype(np.float64), a_prev.astype(np.float64)
     want = (d64 @ w64) * reference.derivative(name, z64, a64)  # M4, rows as examples
     bound = (np.abs(d64) @ np.abs(w64)) * _prime_magnitude(name, z64, a64)
-    args = (np.ascontiguousarray(w.T), delta, a_prev, np.full((n, n_in), np.nan, dtype),
+    args = (w, np.ascontiguousarray(w.T), delta, a_prev, np.full((n, n_in), np.nan, dtype),
             ACTIVATIONS[name])
-    return args, 3, want, bound
+    return args, 4, want, bound
 
 
 CASES = {"forward_layer": _forward_layer_case, "output_error": _output_error_case,
@@ -372,7 +373,8 @@ def _driver_results(rng, output, cost, dtype):
                                      net.f_codes, net.cost_code, np.empty(0, dtype)))
         out = np.empty((n, sizes[-1]), dtype)
         acts = loopbp.network.typed_list([np.empty((n, s), dtype) for s in sizes[:-1]])
-        chosen.feedforward(weights, biases, X, out, acts, net.f_codes)
+        weights_T = loopbp.network.typed_list([w.T.copy() for w in net.weights])
+        chosen.feedforward(weights, weights_T, biases, X, out, acts, net.f_codes)
         arrays.append([out, *nabla_w, *nabla_b, *ws[0], *ws[2]])
     return costs, arrays
 

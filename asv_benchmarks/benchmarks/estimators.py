@@ -33,6 +33,9 @@ CASES = {
 }
 #: Epochs per timed ``fit``.
 EPOCHS = 5
+#: asv's parameter grid: one axis, the case.
+PARAMS = [list(CASES)]
+PARAM_NAMES = ["case"]
 
 
 def _data(name: str) -> tuple[np.ndarray, np.ndarray]:
@@ -73,8 +76,8 @@ def _sklearn_classifier():
 class EstimatorFit:
     """loopbp: ``loopbp.sklearn.MLPClassifier(...).fit`` for 5 epochs."""
 
-    params = [list(CASES)]
-    param_names = ["case"]
+    params = PARAMS
+    param_names = PARAM_NAMES
     timeout = 300
 
     def classifier(self):
@@ -101,8 +104,8 @@ class EstimatorFitSklearn(EstimatorFit):
 class EstimatorPredictProba:
     """loopbp: ``predict_proba`` of a fitted estimator on the 4000 training rows."""
 
-    params = [list(CASES)]
-    param_names = ["case"]
+    params = PARAMS
+    param_names = PARAM_NAMES
 
     def classifier(self):
         return _loopbp_classifier()

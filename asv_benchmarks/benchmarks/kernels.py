@@ -49,7 +49,8 @@ class _Arrays:
         self.dC_dw, self.dC_db = normal(n_out, n_in), normal(n_out)
         self.delta_T, self.a_prev_T = np.zeros((n_out, n), dtype), np.zeros((n_in, n), dtype)
         # output layer: sizes[-2] -> sizes[-1]
-        self.w_out_T = np.ascontiguousarray(normal(sizes[-1], sizes[-2]).T)
+        self.w_out = normal(sizes[-1], sizes[-2])
+        self.w_out_T = np.ascontiguousarray(self.w_out.T)
         self.a_out, self.y = uniform(n, sizes[-1]), uniform(n, sizes[-1])
         self.delta_out = np.zeros((n, sizes[-1]), dtype)
         self.a_hidden, self.delta_hidden = uniform(n, sizes[-2]), np.zeros((n, sizes[-2]), dtype)
@@ -71,7 +72,7 @@ class _Arrays:
 
 class ForwardLayer(_Arrays):
     def time_forward_layer(self, sizes, batch, dtype):
-        kernels.forward_layer(self.w, self.b, self.a_prev, self.a, SIGMOID)
+        kernels.forward_layer(self.w, self.w_T, self.b, self.a_prev, self.a, SIGMOID)
 
 
 class ForwardLayerNumPy(_Arrays):
@@ -92,8 +93,8 @@ class OutputErrorNumPy(_Arrays):
 
 class HiddenError(_Arrays):
     def time_hidden_error(self, sizes, batch, dtype):
-        kernels.hidden_error(self.w_out_T, self.delta_out, self.a_hidden, self.delta_hidden,
-                             SIGMOID)
+        kernels.hidden_error(self.w_out, self.w_out_T, self.delta_out, self.a_hidden,
+                             self.delta_hidden, SIGMOID)
 
 
 class HiddenErrorNumPy(_Arrays):

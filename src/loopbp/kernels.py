@@ -66,6 +66,13 @@ TRANSPOSE_BLOCK = 32
 SUM_BLOCK = 512
 #: Rows of the left operand one task of a tiled sum works on (four tiles).
 PANEL = 16
+#: Sums of fewer terms than this are taken in the row form (:func:`_products_by_rows`):
+#: the dot-product tile would spend more on its horizontal additions than on the sums.
+ROW_FORM_MAX_SUM = 128
+#: ... when each row of the result has at least this many entries to vectorize over.
+ROW_FORM_MIN_WIDTH = 16
+#: Entries of a result row the row form updates per pass (they stay in cache).
+ROW_BLOCK = 256
 
 
 @inline
@@ -147,38 +154,135 @@ def _sums_for_columns(p, p0, q, out):
 
 
 @inline
-def _add_bias_and_activate(a, b, j0, j1, f):
-    """``a[x, j] ← f(a[x, j] + b[j])`` for every row x and the neurons ``j0 … j1-1``."""
-    for x in range(a.shape[0]):
+def by_rows(n_sum, width):
+    """Whether ``out = p q``, sums of ``n_sum`` terms, rows of ``width``, takes the row form."""
+    return n_sum < ROW_FORM_MAX_SUM and width >= ROW_FORM_MIN_WIDTH
+
+
+@inline
+def _add_products_4x4(out, x0, p, k0, q, j0, j1):
+    """Row-form register tile: ``out[x0+r, j] += Σ_c p[x0+r, k0+c] q[k0+c, j]``, r, c < 4.
+
+    Sixteen values of ``p`` stay in registers for a pass along rows of ``q``
+    and ``out`` (j in [j0, j1)), which the compiler vectorizes over j: each
+    loaded and stored value of ``out`` carries four multiply-adds.
+    """
+    p00, p01, p02, p03 = p[x0, k0], p[x0, k0 + 1], p[x0, k0 + 2], p[x0, k0 + 3]
+    p10, p11, p12, p13 = p[x0 + 1, k0], p[x0 + 1, k0 + 1], p[x0 + 1, k0 + 2], p[x0 + 1, k0 + 3]
+    p20, p21, p22, p23 = p[x0 + 2, k0], p[x0 + 2, k0 + 1], p[x0 + 2, k0 + 2], p[x0 + 2, k0 + 3]
+    p30, p31, p32, p33 = p[x0 + 3, k0], p[x0 + 3, k0 + 1], p[x0 + 3, k0 + 2], p[x0 + 3, k0 + 3]
+    q0, q1, q2, q3 = q[k0, j0:j1], q[k0 + 1, j0:j1], q[k0 + 2, j0:j1], q[k0 + 3, j0:j1]
+    o0, o1, o2, o3 = out[x0, j0:j1], out[x0 + 1, j0:j1], out[x0 + 2, j0:j1], out[x0 + 3, j0:j1]
+    for j in range(j1 - j0):
+        q0j, q1j, q2j, q3j = q0[j], q1[j], q2[j], q3[j]
+        o0[j] += p00 * q0j + p01 * q1j + p02 * q2j + p03 * q3j
+        o1[j] += p10 * q0j + p11 * q1j + p12 * q2j + p13 * q3j
+        o2[j] += p20 * q0j + p21 * q1j + p22 * q2j + p23 * q3j
+        o3[j] += p30 * q0j + p31 * q1j + p32 * q2j + p33 * q3j
+
+
+@inline
+def _add_products_1x4(out, x, p, k0, q, j0, j1):
+    """One row of :func:`_add_products_4x4` (the rows left over by four-row tiles)."""
+    p0, p1, p2, p3 = p[x, k0], p[x, k0 + 1], p[x, k0 + 2], p[x, k0 + 3]
+    q0, q1, q2, q3 = q[k0, j0:j1], q[k0 + 1, j0:j1], q[k0 + 2, j0:j1], q[k0 + 3, j0:j1]
+    o = out[x, j0:j1]
+    for j in range(j1 - j0):
+        o[j] += p0 * q0[j] + p1 * q1[j] + p2 * q2[j] + p3 * q3[j]
+
+
+@inline
+def _add_products_1x1(out, x, p, k, q, j0, j1):
+    """``out[x, j] += p[x, k] q[k, j]`` (the sum's terms left over by groups of four)."""
+    p_xk = p[x, k]
+    q_k = q[k, j0:j1]
+    o = out[x, j0:j1]
+    for j in range(j1 - j0):
+        o[j] += p_xk * q_k[j]
+
+
+@inline
+def _products_by_rows(out, p, q, x0, x1, j0, j1):
+    """The row form: ``out[x, j] = Σ_k p[x, k] q[k, j]`` for x in [x0, x1), j in [j0, j1).
+
+    For short sums: instead of one sum per output (the dot-product tile, whose
+    horizontal additions cost as much as a short sum), whole rows of ``out``
+    gather the products ``p[x, k] q[k, ·]``, four terms of the sum at a time,
+    vectorized along the row.  Every output adds its terms in the same order
+    (groups of four in k order, then the rest), whatever its position.
+    """
+    n_sum = p.shape[1]
+    k_whole = n_sum - n_sum % 4
+    x_whole = x1 - (x1 - x0) % 4
+    for x in range(x0, x1):
+        for j in range(j0, j1):
+            out[x, j] = 0
+    for x in range(x0, x_whole, 4):
+        for k0 in range(0, k_whole, 4):
+            _add_products_4x4(out, x, p, k0, q, j0, j1)
+        for r in range(4):
+            for k in range(k_whole, n_sum):
+                _add_products_1x1(out, x + r, p, k, q, j0, j1)
+    for x in range(x_whole, x1):
+        for k0 in range(0, k_whole, 4):
+            _add_products_1x4(out, x, p, k0, q, j0, j1)
+        for k in range(k_whole, n_sum):
+            _add_products_1x1(out, x, p, k, q, j0, j1)
+
+
+@inline
+def _add_bias_and_activate(a, b, x0, x1, j0, j1, f):
+    """``a[x, j] ← f(a[x, j] + b[j])`` for the rows ``x0 … x1-1`` and neurons ``j0 … j1-1``."""
+    for x in range(x0, x1):
         for j in range(j0, j1):
             z = a[x, j] + b[j]  # eq I1, M1: z_j = Σ_k w_jk a_k + b_j
             a[x, j] = activation(f, z)  # eq I2, M2: a_j = f(z_j)
 
 
+@inline
+def _bias_and_activation(a, b, x0, x1, j0, j1, f):
+    """:func:`_add_bias_and_activate`, each loop compiled with its f known.
+
+    A branch on f inside the loop costs the small networks several percent.
+    """
+    if f == SIGMOID:
+        _add_bias_and_activate(a, b, x0, x1, j0, j1, SIGMOID)
+    elif f == RELU:
+        _add_bias_and_activate(a, b, x0, x1, j0, j1, RELU)
+    elif f == TANH:
+        _add_bias_and_activate(a, b, x0, x1, j0, j1, TANH)
+    else:
+        _add_bias_and_activate(a, b, x0, x1, j0, j1, f)
+
+
 @kernel
-def forward_layer(w, b, a_prev, a, f):
+def forward_layer(w, w_T, b, a_prev, a, f):
     """Feed one layer forward: equations I1/M1 and I2/M2 for every example.
 
     ``a[x, j] = f(Σ_k w[j, k] a_prev[x, k] + b[j])`` for the activation whose
     code is ``f`` (:mod:`loopbp.activations`); a softmax layer finishes each
-    row once all of its weighted inputs are known.
+    row once all of its weighted inputs are known.  ``w_T`` holds ``w``
+    transposed when the layer's sums are short (:func:`by_rows`), and is
+    not read otherwise.
     """
-    n = a_prev.shape[0]
+    n, n_in = a_prev.shape
     n_out = w.shape[0]
-    for t in prange((n_out + PANEL - 1) // PANEL):  # a panel of neurons j per task
-        j0 = t * PANEL
-        j1 = min(j0 + PANEL, n_out)
-        _sums_for_columns(w, j0, a_prev, a)  # a[x, j] ← Σ_k w[j, k] a_prev[x, k]
-        # One loop per activation, each compiled with its f known (a branch on f
-        # inside the loop costs the small networks several percent).
-        if f == SIGMOID:
-            _add_bias_and_activate(a, b, j0, j1, SIGMOID)
-        elif f == RELU:
-            _add_bias_and_activate(a, b, j0, j1, RELU)
-        elif f == TANH:
-            _add_bias_and_activate(a, b, j0, j1, TANH)
-        else:
-            _add_bias_and_activate(a, b, j0, j1, f)
+    if by_rows(n_in, n_out):
+        # row form: rows of z_x gather a_k w_T[k, ·] (blocks of rows × neurons per task)
+        n_blocks = (n_out + ROW_BLOCK - 1) // ROW_BLOCK
+        for t in prange(((n + PANEL - 1) // PANEL) * n_blocks):
+            x0 = (t // n_blocks) * PANEL
+            x1 = min(x0 + PANEL, n)
+            j0 = (t % n_blocks) * ROW_BLOCK
+            j1 = min(j0 + ROW_BLOCK, n_out)
+            _products_by_rows(a, a_prev, w_T, x0, x1, j0, j1)  # a[x, j] ← Σ_k a_xk w_T[k, j]
+            _bias_and_activation(a, b, x0, x1, j0, j1, f)
+    else:
+        for t in prange((n_out + PANEL - 1) // PANEL):  # a panel of neurons j per task
+            j0 = t * PANEL
+            j1 = min(j0 + PANEL, n_out)
+            _sums_for_columns(w, j0, a_prev, a)  # a[x, j] ← Σ_k w[j, k] a_prev[x, k]
+            _bias_and_activation(a, b, 0, n, j0, j1, f)
     if f == SOFTMAX:
         for x in prange(n):
             softmax_row(a, x)  # eq softmax: a_j = e^{z_j} / Σ_i e^{z_i}
@@ -299,32 +403,49 @@ def transpose(w, w_T):
 
 
 @inline
-def _times_f_prime(delta_prev, a_prev, k0, k1, f):
-    """``δ_k = ∂C/∂a_k · f′(z_k)`` in place, for every row and the neurons ``k0 … k1-1``."""
-    for x in range(delta_prev.shape[0]):
+def _times_f_prime(delta_prev, a_prev, x0, x1, k0, k1, f):
+    """``δ_k = ∂C/∂a_k · f′(z_k)`` in place, for rows ``x0 … x1-1``, neurons ``k0 … k1-1``."""
+    for x in range(x0, x1):
         for k in range(k0, k1):
             dC_da = delta_prev[x, k]  # eq I5, I1', M4: ∂C/∂a_k = Σ_j w_jk δ_j
             delta_prev[x, k] = dC_da * activation_prime(f, a_prev[x, k])  # eq I4, I2', M4
 
 
+@inline
+def _f_prime_factor(delta_prev, a_prev, x0, x1, k0, k1, f):
+    """:func:`_times_f_prime`, compiled with f known for the derivations' sigmoid."""
+    if f == SIGMOID:
+        _times_f_prime(delta_prev, a_prev, x0, x1, k0, k1, SIGMOID)
+    else:
+        _times_f_prime(delta_prev, a_prev, x0, x1, k0, k1, f)
+
+
 @kernel
-def hidden_error(w_T, delta, a_prev, delta_prev, f_prev):
+def hidden_error(w, w_T, delta, a_prev, delta_prev, f_prev):
     """Send the error back one layer: ``δ^{l-1}_k = (Σ_j w_jk δ^l_j) f′(z^{l-1}_k)``.
 
     Index-form I5 with I1′ (∂z_j/∂a_k = w_jk) and I4 with I2′; matrix-form M4.
-    ``w_T`` is the layer's weight matrix transposed (see :func:`transpose`), so
-    the sum over ``j`` walks contiguous memory.  ``f_prev`` is the code of
-    layer l−1's activation.
+    Long sums over ``j`` walk contiguous rows of ``w_T``, the layer's weight
+    matrix transposed (see :func:`transpose`); short ones (:func:`by_rows`)
+    take rows of ``w`` in the row form, and ``w_T`` is not read.
+    ``f_prev`` is the code of layer l−1's activation.
     """
-    n_in = w_T.shape[0]
-    for t in prange((n_in + PANEL - 1) // PANEL):  # a panel of sending neurons k per task
-        k0 = t * PANEL
-        _sums_for_columns(w_T, k0, delta, delta_prev)  # δ_prev[x, k] ← Σ_j w[j, k] δ[x, j]
-        k1 = min(k0 + PANEL, n_in)
-        if f_prev == SIGMOID:  # each loop compiled with its f known, as in forward_layer
-            _times_f_prime(delta_prev, a_prev, k0, k1, SIGMOID)
-        else:
-            _times_f_prime(delta_prev, a_prev, k0, k1, f_prev)
+    n = delta.shape[0]
+    n_out, n_in = w.shape
+    if by_rows(n_out, n_in):
+        n_blocks = (n_in + ROW_BLOCK - 1) // ROW_BLOCK
+        for t in prange(((n + PANEL - 1) // PANEL) * n_blocks):
+            x0 = (t // n_blocks) * PANEL
+            x1 = min(x0 + PANEL, n)
+            k0 = (t % n_blocks) * ROW_BLOCK
+            k1 = min(k0 + ROW_BLOCK, n_in)
+            _products_by_rows(delta_prev, delta, w, x0, x1, k0, k1)  # δ_prev[x, k] ← Σ_j δ_xj w_jk
+            _f_prime_factor(delta_prev, a_prev, x0, x1, k0, k1, f_prev)
+    else:
+        for t in prange((n_in + PANEL - 1) // PANEL):  # a panel of sending neurons k per task
+            k0 = t * PANEL
+            _sums_for_columns(w_T, k0, delta, delta_prev)  # δ_prev[x, k] ← Σ_j w[j, k] δ[x, j]
+            _f_prime_factor(delta_prev, a_prev, 0, n, k0, min(k0 + PANEL, n_in), f_prev)
 
 
 @inline
@@ -487,12 +608,19 @@ def update(w, b, dC_dw, dC_db, rule, hyper, v_w, v_b, m_w, m_b):
 
 
 @serial
-def feedforward(weights, biases, X, out, acts, f_codes):
+def needs_transpose(w):
+    """Whether :func:`forward_layer` reads the transpose of the layer's weights ``w``."""
+    return by_rows(w.shape[1], w.shape[0])
+
+
+@serial
+def feedforward(weights, weights_T, biases, X, out, acts, f_codes):
     """Output activations for every row of ``X``, in chunks of ``acts[0].shape[0]`` rows.
 
     ``acts[i]`` are buffers of shape ``(chunk, sizes[i])``; ``out`` receives the
     last layer's activations, shape ``(len(X), sizes[-1])``; ``f_codes[i]`` is
-    the activation code of layer i+1.
+    the activation code of layer i+1.  ``weights_T[i]`` holds ``weights[i]``
+    transposed where :func:`forward_layer` reads it (see :func:`needs_transpose`).
     """
     n = X.shape[0]
     chunk = acts[0].shape[0]
@@ -501,9 +629,11 @@ def feedforward(weights, biases, X, out, acts, f_codes):
         m = min(chunk, n - start)
         acts[0][:m] = X[start:start + m]
         for i in range(n_layers - 1):
-            forward_layer(weights[i], biases[i], acts[i][:m], acts[i + 1][:m], f_codes[i])
-        forward_layer(weights[n_layers - 1], biases[n_layers - 1], acts[n_layers - 1][:m],
-                      out[start:start + m], f_codes[n_layers - 1])
+            forward_layer(weights[i], weights_T[i], biases[i], acts[i][:m], acts[i + 1][:m],
+                          f_codes[i])
+        last = n_layers - 1
+        forward_layer(weights[last], weights_T[last], biases[last], acts[last][:m],
+                      out[start:start + m], f_codes[last])
 
 
 @serial
@@ -516,18 +646,20 @@ def backprop(weights, biases, weights_T, nabla_w, nabla_b, ws, f_codes, cost, s)
     1, or is empty (the plain mean).  Fills ``nabla_w``/``nabla_b`` with the
     (weighted) mean gradients and returns the batch's (weighted) mean cost
     before any update.
-    ``weights_T[i]`` must hold the transpose of ``weights[i]`` for ``i >= 1``.
+    ``weights_T[i]`` must hold the transpose of ``weights[i]`` for ``i >= 1``,
+    and for ``i = 0`` when :func:`needs_transpose` says so.
     """
     acts, Y, deltas, deltas_T, acts_T = ws
     n_layers = len(weights)
     for i in range(n_layers):
-        forward_layer(weights[i], biases[i], acts[i], acts[i + 1], f_codes[i])
+        forward_layer(weights[i], weights_T[i], biases[i], acts[i], acts[i + 1], f_codes[i])
     mean_cost = batch_cost(acts[n_layers], Y, cost, s)
     output_error(acts[n_layers], Y, deltas[n_layers - 1], f_codes[n_layers - 1], cost)
     if s.shape[0] > 0:
         weigh_errors(deltas[n_layers - 1], s)
     for i in range(n_layers - 1, 0, -1):
-        hidden_error(weights_T[i], deltas[i], acts[i], deltas[i - 1], f_codes[i - 1])
+        hidden_error(weights[i], weights_T[i], deltas[i], acts[i], deltas[i - 1],
+                     f_codes[i - 1])
     for i in range(n_layers):
         gradients(deltas[i], acts[i], nabla_w[i], nabla_b[i], deltas_T[i], acts_T[i])
     return mean_cost
@@ -569,7 +701,8 @@ def train_mini_batches(weights, biases, X, Y, S, order, first, stop, f_codes, co
     n = X.shape[0]
     batch_size = ws_full[0][0].shape[0]
     n_layers = len(weights)
-    for i in range(1, n_layers):
+    first_T = 0 if needs_transpose(weights[0]) else 1  # the input layer's only when read
+    for i in range(first_T, n_layers):
         transpose(weights[i], weights_T[i])
     cost_sum = 0.0
     for m in range(first, stop):
@@ -608,7 +741,7 @@ def train_mini_batches(weights, biases, X, Y, S, order, first, stop, f_codes, co
             else:
                 update(weights[i], biases[i], dC_dw, dC_db, rule, step_hyper,
                        v_w[i], v_b[i], m_w[i], m_b[i])
-            if i >= 1:
+            if i >= first_T:
                 transpose(weights[i], weights_T[i])
     return cost_sum
 

@@ -237,8 +237,15 @@ class Network:
         acts = typed_list([np.empty((chunk, s), self.dtype) for s in self.sizes[:-1]])
         with parallel_guard():
             kernels_for(self.sizes, chunk, backward=False).feedforward(
-                weights, biases, inputs, out, acts, self.f_codes)
+                weights, self._transposes(), biases, inputs, out, acts, self.f_codes)
         return out[0] if single else out
+
+    def _transposes(self) -> List:
+        """Each layer's weights transposed where :func:`~loopbp.kernels.forward_layer` reads
+        them (:func:`~loopbp.kernels.needs_transpose`), an empty array elsewhere."""
+        unused = np.empty((0, 0), self.dtype)
+        return typed_list([np.ascontiguousarray(w.T) if kernels.needs_transpose(w) else unused
+                           for w in self.weights])
 
     def _prepare(self, X: Any, Y: Any) -> tuple[np.ndarray, np.ndarray]:
         X = check.as_inputs(X, "X", self.sizes[0], self.dtype)

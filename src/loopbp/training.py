@@ -333,7 +333,7 @@ class _Evaluation:
     def measure(self, net: Network) -> tuple[float, int | None]:
         """Mean cost and, with labels, the number of rows classified correctly."""
         out = net.feedforward(self.X)
-        cost = float(kernels.batch_cost(out, self.Y, net.cost_code))
+        cost = float(kernels.batch_cost(out, self.Y, net.cost_code, np.empty(0, net.dtype)))
         if self.labels is None:
             return cost, None
         return cost, int(np.count_nonzero(np.argmax(out, axis=1) == self.labels))
