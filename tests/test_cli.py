@@ -717,3 +717,54 @@ def test_predict_refuses_missing_model_and_output_folder(model, tmp_path, capsys
     assert cli.main(["predict", path, str(tmp_path / "x.npy"), "--output",
                      str(tmp_path / "no" / "out.csv")]) == 2
     assert "there is no folder" in capsys.readouterr().err
+
+
+# --- train on a Dask cluster ------------------------------------------------------------
+
+
+def test_scheduler_and_workers_exclude_each_other(capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        cli.build_parser().parse_args(["train", "--scheduler", "tcp://127.0.0.1:8786",
+                                       "--workers", "2"])
+    assert exit_info.value.code == 2
+    assert "not allowed with argument" in capsys.readouterr().err
+    args = cli.build_parser().parse_args(["train", "--workers", "3"])
+    assert (args.workers, args.scheduler) == (3, None)
+    with pytest.raises(SystemExit):
+        cli.build_parser().parse_args(["train", "--workers", "0"])
+
+
+@pytest.mark.slow
+def test_train_with_local_workers_gives_the_one_process_network(tmp_path, capsys):
+    """``--workers 2``: the network of the same run in one process, to 1e-9 relative."""
+    pytest.importorskip("distributed")
+    path = tmp_path / "data.npz"
+    data = _write_data(path)
+    out = tmp_path / "net.npz"
+    assert cli.main(["train", "--data", str(path), "--sizes", "6", "8", "2", "--epochs", "3",
+                     "--batch-size", "7", "--eta", "2", "--optimizer", "momentum",
+                     "--workers", "2", "--quiet", "--save", str(out)]) == 0
+    assert "test accuracy:" in capsys.readouterr().out
+    net = loopbp.Network([6, 8, 2], seed=0)
+    net.sgd(data["X_train"], data["y_train"], 3, 7, 2.0, optimizer="momentum", progress=False)
+    saved = loopbp.Network.load(out)
+    for p, q in zip(net.weights + net.biases, saved.weights + saved.biases, strict=True):
+        np.testing.assert_allclose(q, p, rtol=1e-9, atol=0)
+
+
+@pytest.mark.slow
+def test_unreachable_scheduler_is_reported(tmp_path, monkeypatch, capsys):
+    distributed = pytest.importorskip("loopbp.distributed")
+    import socket
+
+    monkeypatch.setattr(distributed, "CONNECT_TIMEOUT", 1)
+    with socket.socket() as s:  # a port nobody listens on
+        s.bind(("127.0.0.1", 0))
+        address = f"tcp://127.0.0.1:{s.getsockname()[1]}"
+    path = tmp_path / "data.npz"
+    _write_data(path)
+    assert cli.main(["train", "--data", str(path), "--epochs", "1", "--quiet",
+                     "--scheduler", address]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("loopbp train: error: cannot reach a Dask scheduler at "
+                          f"'{address}'"), err

@@ -22,6 +22,12 @@ every setting of the checkpoint (``--epochs``, ``--batch-size``, ``--eta``,
 training between two mini-batches; the test accuracy is still reported and
 ``--save`` and ``--plot`` still write their files.
 
+On a Dask cluster: ``--scheduler ADDRESS`` trains on the cluster whose
+scheduler listens there, and ``--workers N`` starts a local cluster of N worker
+processes for the run (one kernel thread each); either runs
+:func:`loopbp.distributed.sgd`, which gives the network of a one-process run
+(needs the ``loopbp[dask]`` extra).
+
 ``loopbp evaluate MODEL.npz`` reports a saved network's test accuracy and mean
 cost; ``loopbp predict MODEL.npz INPUT.npy|INPUT.csv`` prints the class of
 every input row (``--proba``: the output activations).
@@ -37,6 +43,7 @@ import argparse
 import csv
 import importlib.util
 import inspect
+import logging
 import math
 import os
 import sys
@@ -241,6 +248,18 @@ def _add_train(commands: Any) -> None:
                                f"accuracy (default: {DEFAULTS['monitor']})")
     training.add_argument("--threads", type=_positive_int, default=None,
                           help="kernel threads (default: all cores)")
+
+    cluster = train.add_argument_group(
+        "Dask cluster (synchronous data parallelism: the network of a one-process run; "
+        "needs loopbp[dask])")
+    where = cluster.add_mutually_exclusive_group()
+    where.add_argument("--scheduler", metavar="ADDRESS",
+                       help="train on the Dask cluster whose scheduler listens at ADDRESS "
+                            "(e.g. tcp://10.0.0.5:8786); each worker keeps a shard of the "
+                            "training rows")
+    where.add_argument("--workers", type=_positive_int, default=None, metavar="N",
+                       help="start a local Dask cluster of N worker processes (one kernel "
+                            "thread each) for this run")
 
     output = train.add_argument_group("files and output")
     output.add_argument("--save", metavar="PATH",
@@ -634,26 +653,59 @@ def train(args: argparse.Namespace) -> int:
             compile_kernels(lambda: _training_warm_up(
                 net, n_train - held, batch_size, len(data["y_test"]), held, optimizer.name,
                 train=epochs > done))
+        options = dict(optimizer=optimizer.name, momentum=optimizer.momentum,
+                       betas=optimizer.betas, epsilon=optimizer.epsilon, l2=l2,
+                       schedule=schedule, validation_fraction=validation_fraction,
+                       early_stopping=None if stopping is None else stopping[0],
+                       monitor=DEFAULTS["monitor"] if stopping is None else stopping[1],
+                       min_delta=min_delta, test_data=(data["X_test"], data["y_test"]),
+                       progress=not args.quiet, n_threads=args.threads,
+                       checkpoint=checkpoint, checkpoint_every=every,
+                       resume_from=args.resume)
         started = time.perf_counter()
-        history = net.sgd(data["X_train"], data["y_train"], epochs, batch_size, eta,
-                          optimizer=optimizer.name, momentum=optimizer.momentum,
-                          betas=optimizer.betas, epsilon=optimizer.epsilon, l2=l2,
-                          schedule=schedule, validation_fraction=validation_fraction,
-                          early_stopping=None if stopping is None else stopping[0],
-                          monitor=DEFAULTS["monitor"] if stopping is None else stopping[1],
-                          min_delta=min_delta, test_data=(data["X_test"], data["y_test"]),
-                          progress=not args.quiet, n_threads=args.threads,
-                          checkpoint=checkpoint, checkpoint_every=every,
-                          resume_from=args.resume)
+        if args.scheduler is not None or args.workers is not None:
+            history = _train_on_dask(args, net, data, epochs, batch_size, eta, options)
+        else:
+            history = net.sgd(data["X_train"], data["y_train"], epochs, batch_size, eta,
+                              **options)
         wall = time.perf_counter() - started
     except TrainingDiverged as err:
         print(f"loopbp train: {err}", file=sys.stderr)
         if checkpoint:
             print(f"the last checkpoint is in {checkpoint}", file=sys.stderr)
         return 1
-    except (ValueError, TypeError, OSError) as err:  # NetworkFileError is a ValueError
+    except (ValueError, TypeError, OSError, ImportError) as err:  # NetworkFileError: ValueError
         return _fail(str(err))
     return _report(args, net, data, history, wall, checkpoint, stopping)
+
+
+def _train_on_dask(args: argparse.Namespace, net: Network, data: dict[str, np.ndarray],
+                   epochs: int, batch_size: int, eta: float, options: dict) -> History:
+    """``loopbp.distributed.sgd`` on the scheduler at ``--scheduler``, or on ``--workers`` N.
+
+    A local cluster listens on the loopback interface only and is closed at
+    the end of the run, whatever happens.
+    """
+    try:
+        from . import distributed as on_dask
+    except ImportError as err:
+        raise ImportError(f"--scheduler and --workers need Dask: {err}") from None
+    if args.scheduler is not None:
+        if not args.quiet:
+            print(f"Dask: training on the cluster at {args.scheduler}", flush=True)
+        return on_dask.sgd(net, data["X_train"], data["y_train"], epochs, batch_size, eta,
+                           client=args.scheduler, **options)
+    import distributed
+
+    with distributed.LocalCluster(n_workers=args.workers, threads_per_worker=1,
+                                  processes=True, host="127.0.0.1", dashboard_address=":0",
+                                  silence_logs=logging.ERROR) as cluster, \
+            distributed.Client(cluster, set_as_default=False) as client:
+        if not args.quiet:
+            print(f"Dask: training on a local cluster of {args.workers} worker process(es) "
+                  f"at {cluster.scheduler_address}", flush=True)
+        return on_dask.sgd(net, data["X_train"], data["y_train"], epochs, batch_size, eta,
+                           client=client, **options)
 
 
 def _report(args: argparse.Namespace, net: Network, data: dict[str, np.ndarray],
