@@ -28,6 +28,7 @@ from collections.abc import Iterator
 from typing import Any
 
 import numba
+import numba.extending
 import numpy as np
 
 
@@ -104,6 +105,20 @@ inline = _compiler(inline="always")
 #: vectorized or fused differently in each compiled context (a parallel kernel,
 #: its serial twin, a copy loaded from the cache), which moves results by an ulp.
 strict = _compiler(fastmath=False, inline="never")
+
+
+@numba.extending.intrinsic
+def float64_from_bits(typingctx: Any, bits: Any) -> Any:
+    """The float64 whose IEEE-754 bit pattern is the int64 ``bits`` (a bitcast, no library
+    call, so loops that use it still vectorize)."""
+    if bits != numba.types.int64:
+        return None
+    signature = numba.types.float64(numba.types.int64)
+
+    def codegen(context: Any, builder: Any, sig: Any, args: Any) -> Any:
+        return builder.bitcast(args[0], context.get_value_type(numba.types.float64))
+
+    return signature, codegen
 
 
 def threading_layer() -> str:

@@ -28,7 +28,9 @@ from __future__ import annotations
 
 import math
 
-from ._jit import inline, strict
+import numpy as np
+
+from ._jit import float64_from_bits, inline, strict
 
 SIGMOID, TANH, RELU, LEAKY_RELU, IDENTITY, SOFTMAX = range(6)
 
@@ -45,17 +47,83 @@ HIDDEN: tuple[str, ...] = tuple(name for name in ACTIVATIONS if name != "softmax
 LEAKY_SLOPE = 0.01
 
 
+#: ln 2 split in two (Cody and Waite): k·LN2_HI is exact for the k that :func:`exp` meets.
+LN2_HI = 6.93147180369123816490e-01
+LN2_LO = 1.90821492927058770002e-10
+LOG2_E = 1.44269504088896338700e+00
+#: Beyond these, e^x overflows to infinity or is below the smallest normal float64.
+EXP_MAX = 709.782712893384
+EXP_MIN = -708.3964185322641
+
+
+@strict
+def exp(x):
+    """e^x in float64, as arithmetic the compiler can vectorize (no library call).
+
+    x = k ln 2 + r with integer k and |r| ≤ ln 2 / 2, so e^x = 2^k e^r: e^r
+    from its Taylor series to r¹³ (the next term is below 1e-17 relative),
+    2^k written straight into a float's exponent bits.  Within about 1 ulp of
+    ``math.exp``; results below the smallest normal float64 are flushed to 0.
+    """
+    x = float(x)
+    k = math.floor(x * LOG2_E + 0.5)
+    r = (x - k * LN2_HI) - k * LN2_LO
+    p = 1 + r * (1 + r * (1 / 2 + r * (1 / 6 + r * (1 / 24 + r * (1 / 120 + r * (
+        1 / 720 + r * (1 / 5040 + r * (1 / 40320 + r * (1 / 362880 + r * (
+            1 / 3628800 + r * (1 / 39916800 + r * (1 / 479001600 + r / 6227020800))))))))))))
+    # 2^k written into the exponent bits: k is clamped to the normal range, and the one
+    # k beyond it below EXP_MAX (1024) is taken as 2 · 2^1023
+    k = min(max(k, -1022.0), 1024.0)
+    if k > 1023:
+        p *= 2
+        k = 1023.0
+    result = p * float64_from_bits((np.int64(k) + 1023) << 52)
+    if x > EXP_MAX:
+        result = math.inf
+    if x < EXP_MIN:
+        result = 0.0
+    return result if x == x else x  # NaN stays NaN
+
+
+@inline
+def expm1(x):
+    """e^x − 1 in float64, accurate also where it is near 0 (vectorizable, as :func:`exp`).
+
+    For |x| < ln 2 / 2 the Taylor series of e^x − 1 (to x¹⁴) keeps the relative
+    accuracy that ``exp(x) − 1`` would lose to cancellation; beyond, the
+    difference is no smaller than 0.29 in size and ``exp(x) − 1`` is exact to
+    an ulp.
+    """
+    x = float(x)
+    series = x * (1 + x * (1 / 2 + x * (1 / 6 + x * (1 / 24 + x * (1 / 120 + x * (
+        1 / 720 + x * (1 / 5040 + x * (1 / 40320 + x * (1 / 362880 + x * (
+            1 / 3628800 + x * (1 / 39916800 + x * (1 / 479001600 + x * (
+                1 / 6227020800 + x / 87178291200)))))))))))))
+    return series if abs(x) < 0.34657359027997264 else exp(x) - 1
+
+
+@inline
+def tanh(z):
+    """tanh z = (1 − e^(−2|z|)) / (1 + e^(−2|z|)), with the sign of z (vectorizable).
+
+    Written through m = e^(−2|z|) − 1 ∈ (−1, 0] as −m / (2 + m), so it keeps
+    its relative accuracy near 0 and never overflows.
+    """
+    m = expm1(-2 * abs(z))
+    t = -m / (2 + m)
+    return -t if z < 0 else t
+
+
 @inline
 def sigmoid(z):
     """σ(z) = 1 / (1 + e^(−z)), evaluated without overflow for any finite z.
 
-    For ``z < 0`` the textbook form would compute ``e^(+|z|)``; that branch is
-    rewritten as ``e^z / (1 + e^z)``.  Both branches agree where they meet.
+    With e = e^(−|z|) ≤ 1: σ(z) = 1 / (1 + e) for z ≥ 0 and e / (1 + e) for
+    z < 0 (the textbook form would compute e^(+|z|) there).  Both are
+    computed and one is chosen, so a loop of sigmoids has no branch.
     """
-    if z >= 0:
-        return 1 / (1 + math.exp(-z))
-    e = math.exp(z)
-    return e / (1 + e)
+    e = exp(-abs(z))
+    return 1 / (1 + e) if z >= 0 else e / (1 + e)
 
 
 @inline
@@ -70,7 +138,7 @@ def activation(code, z):
     if code == SIGMOID:
         return sigmoid(z)  # eq I2, M2: a = σ(z)
     if code == TANH:
-        return math.tanh(z)  # eq tanh: a = tanh z
+        return tanh(z)  # eq tanh: a = tanh z
     if code == RELU:
         return 0 if z < 0 else z  # eq relu: a = max(z, 0) (NaN stays NaN)
     if code == LEAKY_RELU:
@@ -104,10 +172,10 @@ def softmax_row(a, x):
     z_max = a[x, 0]
     for j in range(1, n_out):
         z_max = max(z_max, a[x, j])
+    for j in range(n_out):
+        a[x, j] = exp(a[x, j] - z_max)
     total = 0.0
     for j in range(n_out):
-        e = math.exp(a[x, j] - z_max)
-        a[x, j] = e
-        total += e
+        total += a[x, j]
     for j in range(n_out):
         a[x, j] /= total  # eq softmax: a_j = e^{z_j} / Σ_i e^{z_i}

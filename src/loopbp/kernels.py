@@ -71,8 +71,15 @@ PANEL = 16
 ROW_FORM_MAX_SUM = 128
 #: ... when each row of the result has at least this many entries to vectorize over.
 ROW_FORM_MIN_WIDTH = 16
+#: Weight matrices up to this many entries keep the row form for long sums too, in the
+#: hidden errors and the gradients: it reads the matrix once per four rows, which costs
+#: little while the matrix sits in the second-level cache, and needs no transposes.
+ROW_FORM_MAX_WEIGHTS = 2 ** 18
 #: Entries of a result row the row form updates per pass (they stay in cache).
 ROW_BLOCK = 256
+#: Rows (examples) per task of the dot-product tile's layers: a task's block of the
+#: input stays in the second-level cache while every neuron panel reads it.
+ROWS_PER_TASK = 64
 
 
 @inline
@@ -154,9 +161,16 @@ def _sums_for_columns(p, p0, q, out):
 
 
 @inline
-def by_rows(n_sum, width):
-    """Whether ``out = p q``, sums of ``n_sum`` terms, rows of ``width``, takes the row form."""
-    return n_sum < ROW_FORM_MAX_SUM and width >= ROW_FORM_MIN_WIDTH
+def forward_by_rows(n_in, n_out):
+    """Whether a layer's forward sums (over ``n_in`` inputs) take the row form."""
+    return n_in < ROW_FORM_MAX_SUM and n_out >= ROW_FORM_MIN_WIDTH
+
+
+@inline
+def backward_by_rows(n_in, n_out):
+    """Whether a layer's error sums (over ``n_out`` outputs) and gradients take the row form."""
+    return n_in >= ROW_FORM_MIN_WIDTH and (n_out < ROW_FORM_MAX_SUM
+                                           or n_in * n_out <= ROW_FORM_MAX_WEIGHTS)
 
 
 @inline
@@ -215,8 +229,9 @@ def _products_by_rows(out, p, q, x0, x1, j0, j1):
     k_whole = n_sum - n_sum % 4
     x_whole = x1 - (x1 - x0) % 4
     for x in range(x0, x1):
-        for j in range(j0, j1):
-            out[x, j] = 0
+        o = out[x, j0:j1]  # row views: indices from 0 need no wraparound, so loops vectorize
+        for j in range(j1 - j0):
+            o[j] = 0
     for x in range(x0, x_whole, 4):
         for k0 in range(0, k_whole, 4):
             _add_products_4x4(out, x, p, k0, q, j0, j1)
@@ -233,10 +248,12 @@ def _products_by_rows(out, p, q, x0, x1, j0, j1):
 @inline
 def _add_bias_and_activate(a, b, x0, x1, j0, j1, f):
     """``a[x, j] ← f(a[x, j] + b[j])`` for the rows ``x0 … x1-1`` and neurons ``j0 … j1-1``."""
+    b_j = b[j0:j1]
     for x in range(x0, x1):
-        for j in range(j0, j1):
-            z = a[x, j] + b[j]  # eq I1, M1: z_j = Σ_k w_jk a_k + b_j
-            a[x, j] = activation(f, z)  # eq I2, M2: a_j = f(z_j)
+        a_x = a[x, j0:j1]  # a row view (see _products_by_rows)
+        for j in range(j1 - j0):
+            z = a_x[j] + b_j[j]  # eq I1, M1: z_j = Σ_k w_jk a_k + b_j
+            a_x[j] = activation(f, z)  # eq I2, M2: a_j = f(z_j)
 
 
 @inline
@@ -262,12 +279,12 @@ def forward_layer(w, w_T, b, a_prev, a, f):
     ``a[x, j] = f(Σ_k w[j, k] a_prev[x, k] + b[j])`` for the activation whose
     code is ``f`` (:mod:`loopbp.activations`); a softmax layer finishes each
     row once all of its weighted inputs are known.  ``w_T`` holds ``w``
-    transposed when the layer's sums are short (:func:`by_rows`), and is
-    not read otherwise.
+    transposed when the layer's sums are short (:func:`forward_by_rows`),
+    and is not read otherwise.
     """
     n, n_in = a_prev.shape
     n_out = w.shape[0]
-    if by_rows(n_in, n_out):
+    if forward_by_rows(n_in, n_out):
         # row form: rows of z_x gather a_k w_T[k, ·] (blocks of rows × neurons per task)
         n_blocks = (n_out + ROW_BLOCK - 1) // ROW_BLOCK
         for t in prange(((n + PANEL - 1) // PANEL) * n_blocks):
@@ -278,11 +295,14 @@ def forward_layer(w, w_T, b, a_prev, a, f):
             _products_by_rows(a, a_prev, w_T, x0, x1, j0, j1)  # a[x, j] ← Σ_k a_xk w_T[k, j]
             _bias_and_activation(a, b, x0, x1, j0, j1, f)
     else:
-        for t in prange((n_out + PANEL - 1) // PANEL):  # a panel of neurons j per task
-            j0 = t * PANEL
+        n_panels = (n_out + PANEL - 1) // PANEL
+        for t in prange(((n + ROWS_PER_TASK - 1) // ROWS_PER_TASK) * n_panels):
+            x0 = (t // n_panels) * ROWS_PER_TASK  # a block of examples × a panel of neurons
+            x1 = min(x0 + ROWS_PER_TASK, n)
+            j0 = (t % n_panels) * PANEL
             j1 = min(j0 + PANEL, n_out)
-            _sums_for_columns(w, j0, a_prev, a)  # a[x, j] ← Σ_k w[j, k] a_prev[x, k]
-            _bias_and_activation(a, b, 0, n, j0, j1, f)
+            _sums_for_columns(w, j0, a_prev[x0:x1], a[x0:x1])  # a[x, j] ← Σ_k w_jk a_prev[x, k]
+            _bias_and_activation(a, b, x0, x1, j0, j1, f)
     if f == SOFTMAX:
         for x in prange(n):
             softmax_row(a, x)  # eq softmax: a_j = e^{z_j} / Σ_i e^{z_i}
@@ -406,9 +426,10 @@ def transpose(w, w_T):
 def _times_f_prime(delta_prev, a_prev, x0, x1, k0, k1, f):
     """``δ_k = ∂C/∂a_k · f′(z_k)`` in place, for rows ``x0 … x1-1``, neurons ``k0 … k1-1``."""
     for x in range(x0, x1):
-        for k in range(k0, k1):
-            dC_da = delta_prev[x, k]  # eq I5, I1', M4: ∂C/∂a_k = Σ_j w_jk δ_j
-            delta_prev[x, k] = dC_da * activation_prime(f, a_prev[x, k])  # eq I4, I2', M4
+        delta_x, a_x = delta_prev[x, k0:k1], a_prev[x, k0:k1]  # row views
+        for k in range(k1 - k0):
+            dC_da = delta_x[k]  # eq I5, I1', M4: ∂C/∂a_k = Σ_j w_jk δ_j
+            delta_x[k] = dC_da * activation_prime(f, a_x[k])  # eq I4, I2', M4
 
 
 @inline
@@ -425,14 +446,14 @@ def hidden_error(w, w_T, delta, a_prev, delta_prev, f_prev):
     """Send the error back one layer: ``δ^{l-1}_k = (Σ_j w_jk δ^l_j) f′(z^{l-1}_k)``.
 
     Index-form I5 with I1′ (∂z_j/∂a_k = w_jk) and I4 with I2′; matrix-form M4.
-    Long sums over ``j`` walk contiguous rows of ``w_T``, the layer's weight
-    matrix transposed (see :func:`transpose`); short ones (:func:`by_rows`)
-    take rows of ``w`` in the row form, and ``w_T`` is not read.
+    The row form (:func:`backward_by_rows`) takes rows of ``w``; otherwise
+    the sums over ``j`` walk contiguous rows of ``w_T``, the layer's weight
+    matrix transposed (see :func:`transpose`), which the row form does not read.
     ``f_prev`` is the code of layer l−1's activation.
     """
     n = delta.shape[0]
     n_out, n_in = w.shape
-    if by_rows(n_out, n_in):
+    if backward_by_rows(n_in, n_out):
         n_blocks = (n_in + ROW_BLOCK - 1) // ROW_BLOCK
         for t in prange(((n + PANEL - 1) // PANEL) * n_blocks):
             x0 = (t // n_blocks) * PANEL
@@ -442,10 +463,13 @@ def hidden_error(w, w_T, delta, a_prev, delta_prev, f_prev):
             _products_by_rows(delta_prev, delta, w, x0, x1, k0, k1)  # δ_prev[x, k] ← Σ_j δ_xj w_jk
             _f_prime_factor(delta_prev, a_prev, x0, x1, k0, k1, f_prev)
     else:
-        for t in prange((n_in + PANEL - 1) // PANEL):  # a panel of sending neurons k per task
-            k0 = t * PANEL
-            _sums_for_columns(w_T, k0, delta, delta_prev)  # δ_prev[x, k] ← Σ_j w[j, k] δ[x, j]
-            _f_prime_factor(delta_prev, a_prev, 0, n, k0, min(k0 + PANEL, n_in), f_prev)
+        n_panels = (n_in + PANEL - 1) // PANEL
+        for t in prange(((n + ROWS_PER_TASK - 1) // ROWS_PER_TASK) * n_panels):
+            x0 = (t // n_panels) * ROWS_PER_TASK  # a block of examples × a panel of neurons
+            x1 = min(x0 + ROWS_PER_TASK, n)
+            k0 = (t % n_panels) * PANEL
+            _sums_for_columns(w_T, k0, delta[x0:x1], delta_prev[x0:x1])  # Σ_j w_jk δ[x, j]
+            _f_prime_factor(delta_prev, a_prev, x0, x1, k0, min(k0 + PANEL, n_in), f_prev)
 
 
 @inline
@@ -477,12 +501,13 @@ def gradients(delta, a_prev, dC_dw, dC_db, delta_T, a_prev_T):
     Index-form I6 with I1″ and I7 with I1‴; matrix-form M5 and M6; the mean
     over the rows is the mini-batch averaging of the matrix form's conclusion.
     ``delta_T`` and ``a_prev_T`` are scratch space for transposed copies, used
-    when the batch is large enough for the dot-product tile to pay.
+    when the batch and the weight matrix are large enough for the dot-product
+    tile to pay (not :func:`backward_by_rows`).
     """
     n, n_out = delta.shape
     n_in = a_prev.shape[1]
     inv_n = 1 / n
-    if n >= TILED_GRADIENT_MIN_BATCH:
+    if n >= TILED_GRADIENT_MIN_BATCH and not backward_by_rows(n_in, n_out):
         # Dot-product form: each dC_dw[j, k] is one sum over x, read along
         # contiguous rows of the transposed δ and activations.
         transpose(delta, delta_T)
@@ -499,12 +524,15 @@ def gradients(delta, a_prev, dC_dw, dC_db, delta_T, a_prev_T):
                 dC_db_j += delta_T[j, x]  # eq I7, I1''', M6: ∂C/∂b_j = δ_j, summed over x
             dC_db[j] = dC_db_j * inv_n  # eq avg: mean over the mini-batch
         return
-    # Row form for small batches: rows j of dC_dw gather a_k δ_j from each
-    # example in turn (no transposes); the inner loop walks k contiguously.
+    # Row form: rows j of dC_dw gather a_k δ_j from each example in turn (no
+    # transposes); the inner loop walks k contiguously.  A task takes a panel
+    # of rows j, so four examples' activations, once loaded, serve the whole
+    # panel.
     whole = n - n % TILE  # examples handled four at a time
-    for t in prange((n_out + TILE - 1) // TILE):
-        j0 = t * TILE
-        j1 = min(j0 + TILE, n_out)
+    for t in prange((n_out + PANEL - 1) // PANEL):
+        j0 = t * PANEL
+        j1 = min(j0 + PANEL, n_out)
+        j_whole = j1 - (j1 - j0) % TILE  # rows j handled four at a time
         for j in range(j0, j1):
             dC_db_j = delta.dtype.type(0)
             for x in range(n):
@@ -512,12 +540,11 @@ def gradients(delta, a_prev, dC_dw, dC_db, delta_T, a_prev_T):
             dC_db[j] = dC_db_j * inv_n  # eq avg: mean over the mini-batch
             for k in range(n_in):
                 dC_dw[j, k] = 0
-        x_rest = 0
-        if j1 - j0 == TILE:
-            for x0 in range(0, whole, TILE):
-                _add_outer_4x4(dC_dw, j0, a_prev, x0, delta)
-            x_rest = whole
+        for x0 in range(0, whole, TILE):
+            for j_quad in range(j0, j_whole, TILE):
+                _add_outer_4x4(dC_dw, j_quad, a_prev, x0, delta)
         for j in range(j0, j1):
+            x_rest = whole if j < j_whole else 0
             for x in range(x_rest, n):
                 delta_j = delta[x, j]
                 for k in range(n_in):
@@ -608,32 +635,34 @@ def update(w, b, dC_dw, dC_db, rule, hyper, v_w, v_b, m_w, m_b):
 
 
 @serial
-def needs_transpose(w):
-    """Whether :func:`forward_layer` reads the transpose of the layer's weights ``w``."""
-    return by_rows(w.shape[1], w.shape[0])
+def needs_transpose(w, backward):
+    """Whether :func:`forward_layer` (or, with ``backward``, :func:`hidden_error`) reads
+    the transpose of the layer's weights ``w``."""
+    n_out, n_in = w.shape
+    return forward_by_rows(n_in, n_out) or (backward and not backward_by_rows(n_in, n_out))
 
 
 @serial
 def feedforward(weights, weights_T, biases, X, out, acts, f_codes):
     """Output activations for every row of ``X``, in chunks of ``acts[0].shape[0]`` rows.
 
-    ``acts[i]`` are buffers of shape ``(chunk, sizes[i])``; ``out`` receives the
-    last layer's activations, shape ``(len(X), sizes[-1])``; ``f_codes[i]`` is
-    the activation code of layer i+1.  ``weights_T[i]`` holds ``weights[i]``
-    transposed where :func:`forward_layer` reads it (see :func:`needs_transpose`).
+    ``acts[i]`` are buffers of shape ``(chunk, sizes[i])`` for the hidden
+    layers (``acts[0]`` only gives the chunk's row count: the first layer
+    reads ``X`` in place); ``out`` receives the last layer's activations,
+    shape ``(len(X), sizes[-1])``; ``f_codes[i]`` is the activation code of
+    layer i+1.  ``weights_T[i]`` holds ``weights[i]``
+    transposed where :func:`forward_layer` reads it (:func:`needs_transpose`).
     """
     n = X.shape[0]
     chunk = acts[0].shape[0]
     n_layers = len(weights)
     for start in range(0, n, chunk):
         m = min(chunk, n - start)
-        acts[0][:m] = X[start:start + m]
-        for i in range(n_layers - 1):
-            forward_layer(weights[i], weights_T[i], biases[i], acts[i][:m], acts[i + 1][:m],
-                          f_codes[i])
-        last = n_layers - 1
-        forward_layer(weights[last], weights_T[last], biases[last], acts[last][:m],
-                      out[start:start + m], f_codes[last])
+        a_prev = X[start:start + m]  # the first layer reads the inputs in place
+        for i in range(n_layers):
+            a = out[start:start + m] if i == n_layers - 1 else acts[i + 1][:m]
+            forward_layer(weights[i], weights_T[i], biases[i], a_prev, a, f_codes[i])
+            a_prev = a
 
 
 @serial
@@ -646,8 +675,8 @@ def backprop(weights, biases, weights_T, nabla_w, nabla_b, ws, f_codes, cost, s)
     1, or is empty (the plain mean).  Fills ``nabla_w``/``nabla_b`` with the
     (weighted) mean gradients and returns the batch's (weighted) mean cost
     before any update.
-    ``weights_T[i]`` must hold the transpose of ``weights[i]`` for ``i >= 1``,
-    and for ``i = 0`` when :func:`needs_transpose` says so.
+    ``weights_T[i]`` must hold the transpose of ``weights[i]`` where
+    :func:`needs_transpose` says so (``backward`` for ``i >= 1``).
     """
     acts, Y, deltas, deltas_T, acts_T = ws
     n_layers = len(weights)
@@ -701,9 +730,9 @@ def train_mini_batches(weights, biases, X, Y, S, order, first, stop, f_codes, co
     n = X.shape[0]
     batch_size = ws_full[0][0].shape[0]
     n_layers = len(weights)
-    first_T = 0 if needs_transpose(weights[0]) else 1  # the input layer's only when read
-    for i in range(first_T, n_layers):
-        transpose(weights[i], weights_T[i])
+    for i in range(n_layers):  # only the transposes the kernels read
+        if needs_transpose(weights[i], i >= 1):
+            transpose(weights[i], weights_T[i])
     cost_sum = 0.0
     for m in range(first, stop):
         start = m * batch_size
@@ -741,7 +770,7 @@ def train_mini_batches(weights, biases, X, Y, S, order, first, stop, f_codes, co
             else:
                 update(weights[i], biases[i], dC_dw, dC_db, rule, step_hyper,
                        v_w[i], v_b[i], m_w[i], m_b[i])
-            if i >= first_T:
+            if needs_transpose(weights[i], i >= 1):
                 transpose(weights[i], weights_T[i])
     return cost_sum
 

@@ -231,20 +231,29 @@ class Network:
         """
         inputs = check.as_inputs(X, "X", self.sizes[0], self.dtype, allow_1d=True)
         single = np.ndim(X) == 1  # safe now: X is known to be rectangular
+        out = self._feedforward(inputs)
+        return out[0] if single else out
+
+    def _feedforward(self, inputs: np.ndarray) -> np.ndarray:
+        """:meth:`feedforward` of inputs already checked: a C-contiguous array of the
+        network's dtype, shape ``(n, sizes[0])``, finite (as :func:`check.as_inputs` makes)."""
         weights, biases = self.parameters()
         out = np.empty((inputs.shape[0], self.sizes[-1]), self.dtype)
         chunk = min(inputs.shape[0], FEEDFORWARD_CHUNK)
-        acts = typed_list([np.empty((chunk, s), self.dtype) for s in self.sizes[:-1]])
+        # buffers for the hidden layers; the inputs' is never written (no columns)
+        acts = typed_list([np.empty((chunk, s if i else 0), self.dtype)
+                           for i, s in enumerate(self.sizes[:-1])])
         with parallel_guard():
             kernels_for(self.sizes, chunk, backward=False).feedforward(
                 weights, self._transposes(), biases, inputs, out, acts, self.f_codes)
-        return out[0] if single else out
+        return out
 
     def _transposes(self) -> List:
         """Each layer's weights transposed where :func:`~loopbp.kernels.forward_layer` reads
         them (:func:`~loopbp.kernels.needs_transpose`), an empty array elsewhere."""
         unused = np.empty((0, 0), self.dtype)
-        return typed_list([np.ascontiguousarray(w.T) if kernels.needs_transpose(w) else unused
+        return typed_list([np.ascontiguousarray(w.T) if kernels.needs_transpose(w, False)
+                           else unused
                            for w in self.weights])
 
     def _prepare(self, X: Any, Y: Any) -> tuple[np.ndarray, np.ndarray]:

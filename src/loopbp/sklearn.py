@@ -470,8 +470,12 @@ class _BaseMLP(BaseEstimator):
             X = validate_data(self, X, reset=False, accept_sparse=False,
                               dtype=(np.float64, np.float32))
         X = np.ascontiguousarray(X, dtype=self.net_.dtype)
+        if X.ndim != 2 or X.shape[1] != self.net_.sizes[0]:  # as validate_data ensures
+            raise ValueError(f"X must have shape (n, {self.net_.sizes[0]}), got {X.shape}")
         with _threads(self.n_threads):
-            return self.net_.feedforward(X)
+            # validate_data has refused NaN, infinity and the wrong width: skip the
+            # network's own pass over the inputs
+            return self.net_._feedforward(X)
 
     def __sklearn_tags__(self) -> Any:
         tags = super().__sklearn_tags__()
