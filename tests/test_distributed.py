@@ -2,19 +2,22 @@
 
 The synchronous mode must give the network of one process: each test compares
 with ``Network.sgd`` on the same seed, data and settings, to 1e-9 relative in
-float64 (only the order of the sums over a mini-batch's rows differs).  The
+float64 (only the order of the sums over a mini-batch's rows differs), at the
+scale of each parameter array (see :func:`_assert_close`).  The
 cluster is a ``LocalCluster`` of two worker processes with one thread each,
 on the loopback interface.
 """
 
 from __future__ import annotations
 
+import gc
 import itertools
 import os
 import signal
 import socket
 import subprocess
 import sys
+import time
 
 import numpy as np
 import pytest
@@ -55,8 +58,15 @@ def _data(n: int = 203, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
 
 
 def _assert_close(a: loopbp.Network, b: loopbp.Network, rtol: float = RTOL) -> None:
+    """Every parameter array of ``b`` equals ``a``'s to ``rtol`` relative to the array's scale.
+
+    Entries that training took close to zero are compared at the array's
+    scale, not their own: Adam divides each step by √v̂, so a rounding
+    difference in a small gradient moves a weight near zero by a tiny
+    absolute amount that is a large fraction of that weight.
+    """
     for p, q in zip(a.weights + a.biases, b.weights + b.biases, strict=True):
-        np.testing.assert_allclose(q, p, rtol=rtol, atol=0)
+        np.testing.assert_allclose(q, p, rtol=rtol, atol=rtol * float(np.max(np.abs(p))))
 
 
 def _params(net: loopbp.Network) -> list[np.ndarray]:
@@ -65,6 +75,17 @@ def _params(net: loopbp.Network) -> list[np.ndarray]:
 
 def _unchanged(net: loopbp.Network, before: list[np.ndarray]) -> bool:
     return all(np.array_equal(p, q) for p, q in zip(net.weights + net.biases, before))
+
+
+def _nothing_left_on(client: distributed.Client, seconds: float = 10.0) -> bool:
+    """Whether the scheduler forgets every key (releases travel asynchronously)."""
+    gc.collect()  # futures held by a traceback's frames
+    deadline = time.monotonic() + seconds
+    while client.who_has():
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.05)
+    return True
 
 
 # --- without a cluster -------------------------------------------------------------
@@ -84,6 +105,19 @@ def test_client_of_the_wrong_kind_is_refused():
     before = _params(net)
     with pytest.raises(TypeError, match=r"client must be a dask\.distributed Client"):
         ld.sgd(net, X, y, 1, 10, 1.0, client=42, progress=False)
+    assert _unchanged(net, before)
+
+
+@pytest.mark.parametrize("address,message", [
+    ("", "got an empty string"),
+    ("not an address", "client='not an address' is not a Dask scheduler address"),
+])
+def test_malformed_address_is_a_value_error(address, message):
+    X, y = _data()
+    net = loopbp.Network(SIZES, seed=0)
+    before = _params(net)
+    with pytest.raises(ValueError, match=message):
+        ld.sgd(net, X, y, 1, 10, 1.0, client=address, progress=False)
     assert _unchanged(net, before)
 
 
@@ -112,9 +146,10 @@ def test_same_network_as_one_process(client, optimizer, eta, kind):
     X, y = _data()
     one = loopbp.Network(SIZES, seed=4)
     expected = one.sgd(X, y, 3, 16, eta, optimizer=optimizer, progress=False)
-    if kind == "dask":  # shards of unequal size: chunk sizes 37, 80, 23, 63
-        X = da.from_array(X, chunks=((37, 80, 23, 63), (8,)))
-        y = da.from_array(y, chunks=((37, 80, 23, 63),))
+    if kind == "dask":  # shards of unequal size: chunks of 37, 80, 23 and 63 rows, and empty ones
+        rows = (0, 37, 80, 0, 23, 63)
+        X = da.from_array(X, chunks=(rows, (8,)))
+        y = da.from_array(y, chunks=(rows,))
     net = loopbp.Network(SIZES, seed=4)
     history = ld.sgd(net, X, y, 3, 16, eta, optimizer=optimizer, client=client,
                      progress=False)
@@ -123,6 +158,50 @@ def test_same_network_as_one_process(client, optimizer, eta, kind):
     _assert_close(one, net)
     np.testing.assert_allclose(history.cost, expected.cost, rtol=RTOL)
     assert net.rng.bit_generator.state == one.rng.bit_generator.state
+
+
+#: Networks whose kernels read transposed weights: the first layer's short forward sums
+#: (fewer than 128 inputs, at least 16 outputs) and, in the second, the error sent back
+#: through a 300 → 900 layer (too many weights for the row form).
+TRANSPOSED = {"short first layer": [40, 64, 10], "300-neuron hidden layer": [8, 300, 900, 3]}
+
+
+def _transposes_read(sizes: list[int]) -> list[bool]:
+    return [bool(loopbp.kernels.needs_transpose(np.empty((o, i)), layer >= 1))
+            for layer, (i, o) in enumerate(itertools.pairwise(sizes))]
+
+
+def _data_for(sizes: list[int], n: int = 150) -> tuple[np.ndarray, np.ndarray]:
+    rng = np.random.default_rng(1)
+    X = rng.random((n, sizes[0]))
+    return X, (X[:, :3].sum(axis=1) * sizes[-1] / 3).astype(int) % sizes[-1]
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("optimizer,eta", [("sgd", 0.5), ("adam", 0.005)])
+@pytest.mark.parametrize("name", list(TRANSPOSED))
+def test_transposed_weights_are_kept_up_to_date(client, name, optimizer, eta):
+    """Each step's transposes are those of the step's weights, the first layer's included."""
+    sizes = TRANSPOSED[name]
+    assert _transposes_read(sizes)[:2] == ([True, False] if len(sizes) == 3 else [True, True])
+    X, y = _data_for(sizes)
+    one = loopbp.Network(sizes, seed=3)
+    expected = one.sgd(X, y, 2, 16, eta, optimizer=optimizer, progress=False)
+    net = loopbp.Network(sizes, seed=3)
+    history = ld.sgd(net, X, y, 2, 16, eta, optimizer=optimizer, client=client, progress=False)
+    _assert_close(one, net)
+    np.testing.assert_allclose(history.cost, expected.cost, rtol=RTOL)
+
+
+@pytest.mark.slow
+def test_worker_threads_run_the_parallel_kernels_to_the_same_network(client):
+    sizes = TRANSPOSED["short first layer"]
+    X, y = _data_for(sizes, 400)
+    one = loopbp.Network(sizes, seed=2)
+    one.sgd(X, y, 1, 200, 0.5, progress=False)
+    net = loopbp.Network(sizes, seed=2)
+    ld.sgd(net, X, y, 1, 200, 0.5, client=client, worker_threads=2, progress=False)
+    _assert_close(one, net)
 
 
 @pytest.mark.slow
@@ -230,24 +309,33 @@ def test_worker_killed_mid_epoch(fresh_client, monkeypatch, kind):
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("first", ["distributed", "one process"])
+@pytest.mark.parametrize("first", ["distributed", "distributed, dask.array",
+                                   "one process", "one process, then dask.array"])
 def test_checkpoint_resumes_across_modes(client, tmp_path, first):
-    """2 epochs on one side, checkpoint, 2 more on the other == 4 in one process."""
+    """2 epochs on one side, checkpoint, 2 more on the other == 4 in one process.
+
+    With ``dask.array`` data the checkpoint's fingerprint is hashed a slice at a
+    time on the cluster side; it must be the one-process fingerprint of the same rows.
+    """
     X, y = _data()
     straight = loopbp.Network(SIZES, seed=6)
     full = straight.sgd(X, y, 4, 16, 0.01, optimizer="adam", progress=False)
     path = tmp_path / "run.npz"
     net = loopbp.Network(SIZES, seed=6)
     options = dict(optimizer="adam", progress=False)
-    if first == "distributed":
-        ld.sgd(net, X, y, 2, 16, 0.01, client=client, checkpoint=path, **options)
+    Xd, yd = da.from_array(X, chunks=(70, 8)), da.from_array(y, chunks=70)
+    if first.startswith("distributed"):
+        on_dask = "dask" in first
+        ld.sgd(net, Xd if on_dask else X, yd if on_dask else y, 2, 16, 0.01, client=client,
+               checkpoint=path, **options)
         resumed = loopbp.Network(SIZES, seed=0)
         history = resumed.sgd(X, y, 4, 16, 0.01, resume_from=path, **options)
     else:
+        on_dask = "dask" in first
         net.sgd(X, y, 2, 16, 0.01, checkpoint=path, **options)
         resumed = loopbp.Network(SIZES, seed=0)
-        history = ld.sgd(resumed, X, y, 4, 16, 0.01, client=client, resume_from=path,
-                         **options)
+        history = ld.sgd(resumed, Xd if on_dask else X, yd if on_dask else y, 4, 16, 0.01,
+                         client=client, resume_from=path, **options)
     _assert_close(straight, resumed)
     assert [r.epoch for r in history] == [1, 2, 3, 4]
     np.testing.assert_allclose(history.cost, full.cost, rtol=RTOL)
@@ -315,6 +403,69 @@ def test_misaligned_chunks_are_refused(client):
 
 
 @pytest.mark.slow
+@pytest.mark.parametrize("case,error,message", [
+    ("NumPy X, shorter dask Y", ValueError, "X has 203 rows but Y has 200"),
+    ("dask X, shorter NumPy Y", ValueError, "X has 203 rows but Y has 200"),
+    ("1-D NumPy X", ValueError, "X must be 2-D"),
+    ("targets of the wrong width", ValueError, r"Y must have shape \(203, 3\)"),
+    ("rows of unknown length", ValueError, r"X must have known chunk sizes"),
+    ("text in X", TypeError, "X must hold real numbers"),
+])
+def test_shapes_that_do_not_fit_are_named(client, case, error, message):
+    """Refused from the arrays' shapes (or the worker's check), nothing left on the cluster."""
+    X, y = _data()
+    chunks = (70, 8)
+    Xd, yd = da.from_array(X, chunks=chunks), da.from_array(y, chunks=70)
+    given = {
+        "NumPy X, shorter dask Y": (X, yd[:200]),
+        "dask X, shorter NumPy Y": (Xd, y[:200]),
+        "1-D NumPy X": (X[:, 0], yd),
+        "targets of the wrong width": (Xd, da.from_array(np.eye(4)[y], chunks=(70, 4))),
+        "rows of unknown length": (Xd[Xd[:, 0] >= 0], yd),
+        "text in X": (da.from_array(X.astype(str), chunks=chunks), yd),
+    }[case]
+    net = loopbp.Network(SIZES, seed=0)
+    before = _params(net)
+    with pytest.raises(error, match=message):
+        ld.sgd(net, *given, 1, 10, 1.0, client=client, progress=False)
+    assert _unchanged(net, before)
+    assert _nothing_left_on(client)
+
+
+@pytest.mark.slow
+def test_refused_resume_leaves_the_network_as_it_was(client, tmp_path):
+    """A checkpoint is adopted, then the data are refused: the caller's network is untouched."""
+    X, y = _data()
+    path = tmp_path / "run.npz"
+    loopbp.Network(SIZES, seed=1).sgd(X, y, 1, 16, 1.0, checkpoint=path, progress=False)
+    net = loopbp.Network(SIZES, seed=2)
+    before, state = _params(net), net.rng.bit_generator.state
+    with pytest.raises(ValueError, match="row chunks of X and Y must line up"):
+        ld.sgd(net, da.from_array(X, chunks=(50, 8)), da.from_array(y, chunks=60), 2, 16, 1.0,
+               client=client, resume_from=path, progress=False)
+    assert _unchanged(net, before) and net.seed == 2
+    assert net.rng.bit_generator.state == state
+    assert _nothing_left_on(client)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("kind", ["numpy", "dask"])
+def test_refused_validation_split_leaves_the_generator_as_it_was(client, kind):
+    """The held-out rows are drawn, then monitor='accuracy' is refused (no labels)."""
+    X, _ = _data()
+    Y = np.random.default_rng(0).random((X.shape[0], SIZES[-1]))  # targets, not classes
+    if kind == "dask":
+        X, Y = da.from_array(X, chunks=(70, 8)), da.from_array(Y, chunks=(70, 3))
+    net = loopbp.Network(SIZES, seed=2)
+    state = net.rng.bit_generator.state
+    with pytest.raises(ValueError, match="monitor='accuracy' needs validation labels"):
+        ld.sgd(net, X, Y, 1, 16, 1.0, client=client, validation_fraction=0.2,
+               early_stopping=2, monitor="accuracy", progress=False)
+    assert net.rng.bit_generator.state == state
+    assert _nothing_left_on(client)
+
+
+@pytest.mark.slow
 def test_bad_values_in_a_chunk_are_named(client):
     X, y = _data()
     X[150, 3] = np.nan
@@ -377,14 +528,30 @@ def test_local_sgd_averages_every_round(client):
 
 @pytest.mark.slow
 def test_local_sgd_on_one_worker_is_one_process():
-    X, y = _data()
+    """Also for networks whose kernels read transposed weights (the driver keeps them)."""
+    cases = [(SIZES, _data())] + [(sizes, _data_for(sizes)) for sizes in TRANSPOSED.values()]
     with _cluster(1) as cluster, distributed.Client(cluster, set_as_default=False) as c:
-        net = loopbp.Network(SIZES, seed=9)
-        ld.local_sgd(net, X, y, 2, 10, 1.5, client=c, sync_every=4, progress=False)
+        for sizes, (X, y) in cases:
+            net = loopbp.Network(sizes, seed=9)
+            ld.local_sgd(net, X, y, 2, 10, 0.5, client=c, sync_every=4, progress=False)
+            one = loopbp.Network(sizes, seed=9)
+            one.sgd(X, y, 2, 10, 0.5, progress=False)
+            for p, q in zip(one.weights + one.biases, net.weights + net.biases):
+                assert np.array_equal(p, q)  # the same compiled epoch driver, the same rows
+
+
+@pytest.mark.slow
+def test_local_sgd_ignores_empty_chunks(client):
+    """Empty row chunks make no shard: one chunk of rows is one rank, so one process's run."""
+    X, y = _data()
+    rows = (0, 0, X.shape[0], 0)
+    net = loopbp.Network(SIZES, seed=9)
+    ld.local_sgd(net, da.from_array(X, chunks=(rows, (8,))), da.from_array(y, chunks=(rows,)),
+                 2, 10, 1.5, client=client, sync_every=4, progress=False)
     one = loopbp.Network(SIZES, seed=9)
     one.sgd(X, y, 2, 10, 1.5, progress=False)
     for p, q in zip(one.weights + one.biases, net.weights + net.biases):
-        assert np.array_equal(p, q)  # the same compiled epoch driver, the same rows
+        assert np.array_equal(p, q)
 
 
 @pytest.mark.slow

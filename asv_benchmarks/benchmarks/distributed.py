@@ -64,6 +64,8 @@ class _OnCluster:
 
     def setup(self, sizes, workers):
         try:
+            import distributed
+
             from loopbp import distributed as on_dask
         except ImportError:
             raise NotImplementedError("Dask is not installed") from None
@@ -71,19 +73,24 @@ class _OnCluster:
 
         skip_unless(workers <= numba.config.NUMBA_NUM_THREADS)
         self.on_dask = on_dask
-        dd = on_dask.distributed
-        self.cluster = dd.LocalCluster(n_workers=workers, threads_per_worker=1,
-                                       processes=True, host="127.0.0.1",
-                                       dashboard_address=":0", silence_logs=40)
-        self.client = dd.Client(self.cluster, set_as_default=False)
-        self.sizes, self.batch, _ = CASES[sizes]
-        self.X, self.Y = _epoch_data(sizes)
-        self.net = loopbp.Network(self.sizes, seed=0)
-        # compile on the client and the workers (and load the caches) before timing
-        self.train(self.X[:2 * self.batch], self.Y[:2 * self.batch])
+        self.cluster = distributed.LocalCluster(n_workers=workers, threads_per_worker=1,
+                                                processes=True, host="127.0.0.1",
+                                                dashboard_address=":0", silence_logs=40)
+        self.client = None
+        try:
+            self.client = distributed.Client(self.cluster, set_as_default=False)
+            self.sizes, self.batch, _ = CASES[sizes]
+            self.X, self.Y = _epoch_data(sizes)
+            self.net = loopbp.Network(self.sizes, seed=0)
+            # compile on the client and the workers (and load the caches) before timing
+            self.train(self.X[:2 * self.batch], self.Y[:2 * self.batch])
+        except BaseException:  # asv runs no teardown after a failed setup
+            self.teardown(sizes, workers)
+            raise
 
     def teardown(self, sizes, workers):
-        self.client.close()
+        if self.client is not None:
+            self.client.close()
         self.cluster.close()
 
 

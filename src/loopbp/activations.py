@@ -60,7 +60,7 @@ EXP_MIN = -708.3964185322641
 def exp(x):
     """e^x in float64, as arithmetic the compiler can vectorize (no library call).
 
-    x = k ln 2 + r with integer k and |r| ≤ ln 2 / 2, so e^x = 2^k e^r: e^r
+    x = k ln 2 + r with integer k and ``|r| ≤ ln 2 / 2``, so e^x = 2^k e^r: e^r
     from its Taylor series to r¹³ (the next term is below 1e-17 relative),
     2^k written straight into a float's exponent bits.  Within about 1 ulp of
     ``math.exp``; results below the smallest normal float64 are flushed to 0.
@@ -89,7 +89,7 @@ def exp(x):
 def expm1(x):
     """e^x − 1 in float64, accurate also where it is near 0 (vectorizable, as :func:`exp`).
 
-    For |x| < ln 2 / 2 the Taylor series of e^x − 1 (to x¹⁴) keeps the relative
+    For ``|x| < ln 2 / 2`` the Taylor series of e^x − 1 (to x¹⁴) keeps the relative
     accuracy that ``exp(x) − 1`` would lose to cancellation; beyond, the
     difference is no smaller than 0.29 in size and ``exp(x) − 1`` is exact to
     an ulp.
@@ -104,9 +104,9 @@ def expm1(x):
 
 @inline
 def tanh(z):
-    """tanh z = (1 − e^(−2|z|)) / (1 + e^(−2|z|)), with the sign of z (vectorizable).
+    """``tanh z = (1 − e^(−2|z|)) / (1 + e^(−2|z|))``, with the sign of z (vectorizable).
 
-    Written through m = e^(−2|z|) − 1 ∈ (−1, 0] as −m / (2 + m), so it keeps
+    Written through ``m = e^(−2|z|) − 1`` ∈ (−1, 0] as −m / (2 + m), so it keeps
     its relative accuracy near 0 and never overflows.
     """
     m = expm1(-2 * abs(z))
@@ -118,8 +118,8 @@ def tanh(z):
 def sigmoid(z):
     """σ(z) = 1 / (1 + e^(−z)), evaluated without overflow for any finite z.
 
-    With e = e^(−|z|) ≤ 1: σ(z) = 1 / (1 + e) for z ≥ 0 and e / (1 + e) for
-    z < 0 (the textbook form would compute e^(+|z|) there).  Both are
+    With ``e = e^(−|z|) ≤ 1``: σ(z) = 1 / (1 + e) for z ≥ 0 and e / (1 + e) for
+    z < 0 (the textbook form would compute ``e^(+|z|)`` there).  Both are
     computed and one is chosen, so a loop of sigmoids has no branch.
     """
     e = exp(-abs(z))

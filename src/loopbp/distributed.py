@@ -9,6 +9,7 @@ Two modes, each its own function:
     mini-batch of the epoch — the rows ``order[m·B : (m+1)·B]`` of the same
     permutation ``net.rng.permutation(n)`` that :func:`loopbp.sgd` draws — the
     client sends the parameters to every rank holding some of its rows; rank r
+    refreshes the transposed weights its kernels read (:func:`_transpose_where_read`),
     runs the forward and backward pass (I1–I7, M1–M6) over its *part* of the
     mini-batch and returns the *sum* of its rows' gradients (the kernels' mean
     times the part's rows).  The client adds the parts in rank order and
@@ -20,7 +21,8 @@ Two modes, each its own function:
     once, with the compiled :func:`loopbp.kernels.update` and the step count
     of :func:`loopbp.kernels.train_mini_batches`.  Only the order of the sums
     over x differs from one process, so the parameters agree with
-    :func:`loopbp.sgd`'s to rounding (float64: far below 1e-9 relative).
+    :func:`loopbp.sgd`'s to rounding (float64: within 1e-9 of each array's
+    largest entry).
 
 :func:`local_sgd` — local SGD, a different algorithm (never chosen silently).
     Each rank runs ``sync_every`` mini-batch steps of plain SGD on its own
@@ -49,6 +51,7 @@ step, so that no step waits for a compiler.
 
 from __future__ import annotations
 
+import collections
 import concurrent.futures
 import itertools
 import math
@@ -111,33 +114,43 @@ MAX_ATTEMPTS = 4
 SCATTER_BYTES = 1 << 20
 #: Rows of a shard fetched at a time when the client hashes ``dask.array`` data.
 HASH_ROWS = 65_536
+#: Workspaces a worker thread keeps, one per part size (the sizes vary from step to step).
+WORKSPACES_KEPT = 8
 
 
 # --- the client side: connecting -------------------------------------------------------
 
 
-def connect(client: Any) -> tuple[distributed.Client, bool]:
+def connect(client: distributed.Client | str) -> tuple[distributed.Client, bool]:
     """A running :class:`distributed.Client` for ``client``, and whether we opened it.
 
     ``client`` is a ``Client`` (which must not be closed) or a scheduler's
     address such as ``"tcp://10.0.0.5:8786"`` (connected to here, within
-    :data:`CONNECT_TIMEOUT` seconds).
+    :data:`CONNECT_TIMEOUT` seconds).  A client opened here is closed again
+    when the cluster turns out to have no workers.
 
     Raises
     ------
     TypeError
         For anything else.
     ValueError
-        For a closed client, or a cluster without workers.
+        For a closed client, an address Dask cannot parse, or a cluster
+        without workers.
     OSError
         When no scheduler answers at the address.
     """
     opened = False
-    if isinstance(client, str | os.PathLike):
-        address = os.fspath(client)
+    if isinstance(client, str):
+        address = client.strip()
+        if not address:
+            raise ValueError("client must be a dask.distributed Client or a scheduler "
+                             "address such as 'tcp://10.0.0.5:8786', got an empty string")
         try:
             client = distributed.Client(address, timeout=CONNECT_TIMEOUT,
                                         set_as_default=False)
+        except ValueError as err:  # Dask's parser: no port, unknown protocol
+            raise ValueError(f"client={address!r} is not a Dask scheduler address: "
+                             f"{err}") from err
         except (OSError, TimeoutError) as err:
             raise OSError(f"cannot reach a Dask scheduler at {address!r} within "
                           f"{CONNECT_TIMEOUT} s: {err}") from err
@@ -220,19 +233,54 @@ def _shard_drop(shard: _Shard, rows: np.ndarray) -> _Shard:
     return _Shard(np.ascontiguousarray(shard.X[keep]), np.ascontiguousarray(shard.Y[keep]))
 
 
-#: Buffers of this worker thread, reused across steps (keyed by sizes, dtype, rows).
-_BUFFERS = threading.local()
+class _StepBuffers:
+    """A worker thread's arrays for one network shape, reused from step to step.
+
+    The parameters arrive in a message, possibly as read-only views; they
+    are copied into writable C arrays here, so that the kernels see one
+    compiled signature everywhere.  The typed lists share those arrays'
+    memory.  Workspaces are sized by the part's rows, which vary from step
+    to step: only the :data:`WORKSPACES_KEPT` most recently used are kept.
+    """
+
+    def __init__(self, weights: Sequence[np.ndarray], biases: Sequence[np.ndarray]) -> None:
+        dtype = weights[0].dtype
+        self.sizes = [weights[0].shape[1]] + [w.shape[0] for w in weights]
+        self.weights = [np.empty_like(w, order="C") for w in weights]
+        self.biases = [np.empty_like(b, order="C") for b in biases]
+        self.w, self.b = typed_list(self.weights), typed_list(self.biases)
+        unused = np.empty((0, 0), dtype)  # a layer whose kernels never read its transpose
+        self.w_T = typed_list([np.zeros(w.shape[::-1], dtype)
+                               if kernels.needs_transpose(w, i >= 1) else unused
+                               for i, w in enumerate(weights)])
+        self.nabla_w = typed_list([np.zeros_like(w) for w in self.weights])
+        self.nabla_b = typed_list([np.zeros_like(b) for b in self.biases])
+        self.workspaces: collections.OrderedDict[int, tuple] = collections.OrderedDict()
+
+    @staticmethod
+    def of_thread(weights: Sequence[np.ndarray], biases: Sequence[np.ndarray]) -> _StepBuffers:
+        """This thread's buffers for the shape of ``weights`` (new ones for a new shape)."""
+        key = (tuple(w.shape for w in weights), weights[0].dtype.str)
+        if getattr(_THREAD, "key", None) != key:
+            _THREAD.key, _THREAD.buffers = key, _StepBuffers(weights, biases)
+        return _THREAD.buffers
+
+    def load(self, weights: Sequence[np.ndarray], biases: Sequence[np.ndarray]) -> None:
+        for dest, src in zip(self.weights + self.biases, [*weights, *biases]):
+            np.copyto(dest, src)
+
+    def workspace(self, rows: int) -> tuple:
+        if rows in self.workspaces:
+            self.workspaces.move_to_end(rows)
+        else:
+            if len(self.workspaces) >= WORKSPACES_KEPT:
+                self.workspaces.popitem(last=False)
+            self.workspaces[rows] = workspace(self.sizes, rows, self.weights[0].dtype)
+        return self.workspaces[rows]
 
 
-def _buffers(key: tuple, make: Any) -> Any:
-    cache = getattr(_BUFFERS, "cache", None)
-    if cache is None:
-        cache = _BUFFERS.cache = {}
-    if key not in cache:
-        if len(cache) > 64:  # part sizes vary from step to step; keep the cache bounded
-            cache.clear()
-        cache[key] = make()
-    return cache[key]
+#: The buffers of this worker thread (:meth:`_StepBuffers.of_thread`).
+_THREAD = threading.local()
 
 
 def _worker_kernels(sizes: Sequence[int], rows: int, threads: int) -> Any:
@@ -243,59 +291,56 @@ def _worker_kernels(sizes: Sequence[int], rows: int, threads: int) -> Any:
     return kernels_for(sizes, rows)
 
 
-def _writable(params: list[np.ndarray], key: tuple) -> Any:
-    """``params`` copied into this thread's buffers, as a typed list.
+def _transpose_where_read(k: Any, weights: Any, weights_T: Any) -> None:
+    """``weights_T[i] ← weights[i]ᵀ`` for every layer whose kernels read the transpose.
 
-    Arrays received from the network may be read-only views of a message;
-    copying them keeps one compiled signature (writable C arrays) everywhere.
+    :func:`loopbp.kernels.forward_layer` reads it for short sums (any layer,
+    the first included) and :func:`loopbp.kernels.hidden_error` for layers
+    i >= 1 outside the row form (:func:`loopbp.kernels.needs_transpose`).
+    A transpose left stale there is read silently: wrong sums, no error.
     """
-    buffers = _buffers(key, lambda: [np.empty_like(p) for p in params])
-    for dest, src in zip(buffers, params):
-        np.copyto(dest, src)
-    return _buffers((*key, "typed"), lambda: typed_list(buffers))
+    for i in range(len(weights)):
+        if kernels.needs_transpose(weights[i], i >= 1):
+            k.transpose(weights[i], weights_T[i])
 
 
 def _part_gradient(shard: _Shard, rows: np.ndarray, params: tuple[list, list],
-                   f_codes: np.ndarray, cost: int, threads: int
+                   f_codes: np.ndarray, cost: int, threads: int, kernel_set: Any = None
                    ) -> tuple[float, list[np.ndarray], list[np.ndarray]]:
     """Rank r's share of one mini-batch: ``Σ_x C_x`` and ``Σ_x ∂C_x/∂w``, ``Σ_x ∂C_x/∂b``.
 
     ``rows`` index the shard.  The kernels return means over the part (eq
     avg); times the part's rows they are the sums the client adds up.
+    ``kernel_set`` overrides the choice of :func:`_worker_kernels` (for
+    :func:`_warm_up` only).
     """
     weights, biases = params
-    sizes = [weights[0].shape[1]] + [w.shape[0] for w in weights]
-    dtype = weights[0].dtype
     n = rows.shape[0]
-    base = (tuple(sizes), dtype.str)
-    w = _writable(weights, (*base, "w"))
-    b = _writable(biases, (*base, "b"))
-    w_T = _buffers((*base, "w_T"),
-                   lambda: typed_list([np.zeros(x.shape[::-1], dtype) for x in weights]))
-    nabla_w = _buffers((*base, "nabla_w"),
-                       lambda: typed_list([np.zeros_like(x) for x in weights]))
-    nabla_b = _buffers((*base, "nabla_b"),
-                       lambda: typed_list([np.zeros_like(x) for x in biases]))
-    ws = _buffers((*base, "ws", n), lambda: workspace(sizes, n, dtype))
+    buffers = _StepBuffers.of_thread(weights, biases)
+    buffers.load(weights, biases)
+    ws = buffers.workspace(n)
     np.take(shard.X, rows, axis=0, out=ws[0][0])
     np.take(shard.Y, rows, axis=0, out=ws[1])
-    k = _worker_kernels(sizes, n, threads)
+    k = _worker_kernels(buffers.sizes, n, threads) if kernel_set is None else kernel_set
+    w, w_T, nabla_w, nabla_b = buffers.w, buffers.w_T, buffers.nabla_w, buffers.nabla_b
     with parallel_guard():
-        for i in range(1, len(weights)):
-            k.transpose(w[i], w_T[i])
-        mean_cost = k.backprop(w, b, w_T, nabla_w, nabla_b, ws, f_codes, cost,
-                               np.empty(0, dtype))
+        _transpose_where_read(k, w, w_T)  # w changed since the last step
+        mean_cost = k.backprop(w, buffers.b, w_T, nabla_w, nabla_b, ws, f_codes, cost,
+                               np.empty(0, buffers.weights[0].dtype))
     return n * float(mean_cost), [n * g for g in nabla_w], [n * g for g in nabla_b]
 
 
 def _local_round(shard: _Shard, params: tuple[list, list], order: np.ndarray, first: int,
                  stop: int, batch_size: int, f_codes: np.ndarray, cost: int, hyper: np.ndarray,
-                 threads: int) -> tuple[int, float, list[np.ndarray], list[np.ndarray]]:
+                 threads: int, kernel_set: Any = None
+                 ) -> tuple[int, float, list[np.ndarray], list[np.ndarray]]:
     """Local SGD: mini-batches ``first … stop-1`` of this rank's ``order``, from ``params``.
 
     Runs the compiled epoch driver :func:`loopbp.kernels.train_mini_batches`
-    (plain SGD, eq sgd and l2) on the shard alone and returns the rows
-    trained on, their summed cost and the parameters reached (new arrays).
+    (plain SGD, eq sgd and l2; it keeps the transposes it reads up to date
+    itself) on the shard alone and returns the rows trained on, their summed
+    cost and the parameters reached (new arrays).  ``kernel_set`` as for
+    :func:`_part_gradient`.
     """
     weights = [np.array(x) for x in params[0]]
     biases = [np.array(x) for x in params[1]]
@@ -314,7 +359,7 @@ def _local_round(shard: _Shard, params: tuple[list, list], order: np.ndarray, fi
     X = np.require(shard.X, requirements=["C", "W"])
     Y = np.require(shard.Y, requirements=["C", "W"])
     batch_costs = np.zeros(math.ceil(n / B))
-    k = _worker_kernels(sizes, B, threads)
+    k = _worker_kernels(sizes, B, threads) if kernel_set is None else kernel_set
     with parallel_guard():
         cost_sum = k.train_mini_batches(
             w, b, X, Y, empty, order, first, stop, f_codes, cost, 0, hyper,
@@ -341,12 +386,19 @@ def _warm_up(sizes: list[int], f_codes: np.ndarray, cost: int, dtype: str, threa
     X = rng.random((rows, sizes[0])).astype(dt)
     Y = np.full((rows, sizes[-1]), 1 / sizes[-1], dt)
     shard = _Shard(X, Y)
-    if local:
-        hyper = np.array([1e-3, 0.0, 0.0, 0.9, 0.999, 1e-8, 0.0])
-        _local_round(shard, (weights, biases), np.arange(rows), 0, 1, rows, f_codes, cost,
-                     hyper, threads)
-    else:
-        _part_gradient(shard, np.arange(rows), (weights, biases), f_codes, cost, threads)
+    # with several threads a step takes the parallel kernels or their serial twins,
+    # by its work (_worker_kernels): compile both
+    kernel_sets = [kernels.SERIAL] if threads == 1 else [kernels.SERIAL, kernels]
+    if threads > 1:
+        set_num_threads(min(threads, numba.config.NUMBA_NUM_THREADS))
+    for k in kernel_sets:
+        if local:
+            hyper = np.array([1e-3, 0.0, 0.0, 0.9, 0.999, 1e-8, 0.0])
+            _local_round(shard, (weights, biases), np.arange(rows), 0, 1, rows, f_codes, cost,
+                         hyper, threads, kernel_set=k)
+        else:
+            _part_gradient(shard, np.arange(rows), (weights, biases), f_codes, cost, threads,
+                           kernel_set=k)
     return threading_layer()
 
 
@@ -442,50 +494,70 @@ class _Shards:
         self.futures = []
 
 
-def _dask_shards(client: distributed.Client, X: Any, Y: Any, rules: _TargetRules,
-                 ranks: int) -> _Shards:
-    """Shards built on the workers from the chunks of ``dask.array`` inputs.
+def _dask_pair(X: Any, Y: Any, width: int, n_out: int) -> tuple[da.Array, da.Array]:
+    """``X`` and ``Y`` as ``dask.array``s whose row chunks line up, their shapes checked.
 
-    Consecutive row chunks are grouped into at most ``ranks`` shards (each
-    chunk goes to the rank its middle row falls in), and each shard is
-    computed from its chunks on one worker: the client never sees the data,
-    and the scheduler can recompute a lost shard from the arrays' graph.
+    One of the two may be a NumPy array (or array-like): it is cut into the
+    other's row chunks.  Only shapes are checked here, from the arrays'
+    metadata; the values are checked on the workers, shard by shard
+    (:class:`_TargetRules`), so that the client never computes the data.
     """
-    if not isinstance(X, da.Array):
-        X = da.from_array(np.asarray(X), chunks=(Y.chunks[0], -1))
-    if not isinstance(Y, da.Array):
-        Y = da.from_array(np.asarray(Y), chunks=(X.chunks[0],) + ((-1,) if np.ndim(Y) == 2
-                                                                   else ()))
+    if not _is_dask(X):
+        X = check._as_numeric_array(X, "X")
+    if not _is_dask(Y):
+        Y = check._as_numeric_array(Y, "Y")
+    for name, a in (("X", X), ("Y", Y)):
+        if any(math.isnan(s) for s in a.shape):
+            raise ValueError(f"{name} must have known chunk sizes (call "
+                             f"{name}.compute_chunk_sizes() on an array of unknown length)")
     if X.ndim != 2:
-        raise ValueError(f"X must be 2-D with shape (n_examples, {rules.sizes[0]}), got "
+        raise ValueError(f"X must be 2-D with shape (n_examples, {width}), got "
                          f"{X.ndim}-D shape {X.shape}")
-    if X.shape[1] != rules.sizes[0]:
-        raise ValueError(f"X must have {rules.sizes[0]} columns (the input layer's size), "
+    if X.shape[0] == 0:
+        raise ValueError("X is empty: it must have at least one row")
+    if X.shape[1] != width:
+        raise ValueError(f"X must have {width} columns (the input layer's size), "
                          f"got {X.shape[1]}")
     if Y.ndim not in (1, 2):
-        raise ValueError(f"Y must be targets (n, {rules.sizes[-1]}) or labels (n,), got "
-                         f"shape {Y.shape}")
-    if any(math.isnan(s) for s in (*X.shape, *Y.shape)):
-        raise ValueError("X and Y must have known chunk sizes (call compute_chunk_sizes() "
-                         "on arrays of unknown length)")
+        raise ValueError(f"Y must be targets (n, {n_out}) or labels (n,), got shape {Y.shape}")
     if Y.shape[0] != X.shape[0]:
         raise ValueError(f"X has {X.shape[0]} rows but Y has {Y.shape[0]}")
+    if Y.ndim == 2 and Y.shape[1] != n_out:
+        raise ValueError(f"Y must have shape {(X.shape[0], n_out)} to match the inputs and the "
+                         f"output layer, got {Y.shape}")
+    if not _is_dask(X):
+        X = da.from_array(X, chunks=(Y.chunks[0], -1))
+    if not _is_dask(Y):
+        Y = da.from_array(Y, chunks=(X.chunks[0],) + (-1,) * (Y.ndim - 1))
     if X.chunks[0] != Y.chunks[0]:
         raise ValueError(f"the row chunks of X and Y must line up, so that each worker holds "
                          f"the targets of its inputs: X has {X.chunks[0]}, Y has "
                          f"{Y.chunks[0]}; rechunk one like the other "
                          "(Y = Y.rechunk({0: X.chunks[0]}))")
-    if X.shape[0] == 0:
-        raise ValueError("X is empty: it must have at least one row")
     if Y.ndim == 2 and len(Y.chunks[1]) > 1:
         Y = Y.rechunk({1: -1})  # a row of targets is small; whole rows keep one block per chunk
-    sizes = np.asarray(X.chunks[0])
+    return X, Y
+
+
+def _dask_shards(client: distributed.Client, X: da.Array, Y: da.Array, rules: _TargetRules,
+                 ranks: int) -> _Shards:
+    """Shards built on the workers from the chunks of ``X`` and ``Y`` (see :func:`_dask_pair`).
+
+    Consecutive non-empty row chunks are grouped into at most ``ranks``
+    shards (each chunk goes to the rank its middle row falls in), and each
+    shard is computed from its chunks on one worker: the client never sees
+    the data, and the scheduler can recompute a lost shard from the arrays'
+    graph.  A chunk's bad values raise the worker's ValueError or TypeError
+    here, and no shard is left behind on the cluster.
+    """
+    sizes = np.asarray(X.chunks[0], dtype=np.int64)
     middles = np.cumsum(sizes) - sizes / 2
     rank_of_chunk = np.minimum((middles * ranks / X.shape[0]).astype(np.int64), ranks - 1)
+    rank_of_chunk[sizes == 0] = -1  # an empty chunk belongs to no shard
     x_blocks, y_blocks = X.to_delayed(), Y.to_delayed()
     workers = _workers(client)
     futures, rows = [], []
-    for r in np.unique(rank_of_chunk):
+    for r in np.unique(rank_of_chunk[rank_of_chunk >= 0]):
         chunks = np.flatnonzero(rank_of_chunk == r)
         x_rows = [list(x_blocks[c]) for c in chunks]
         y_rows = [y_blocks[c] if Y.ndim == 1 else y_blocks[c][0] for c in chunks]
@@ -494,7 +566,11 @@ def _dask_shards(client: distributed.Client, X: Any, Y: Any, rules: _TargetRules
                                       allow_other_workers=True))
         rows.append(int(sizes[chunks].sum()))
     shards = _Shards(client, futures, rows, None)
-    _wait(client, futures)
+    try:
+        _wait(client, futures)
+    except BaseException:
+        shards.release()
+        raise
     shards.locate()
     return shards
 
@@ -560,55 +636,64 @@ def _prepare(client: distributed.Client, net: Network, X: Any, Y: Any, settings:
     """Check the data, hold out validation rows, and put one shard on each worker.
 
     The same steps, in the same order, as :func:`loopbp.training._train`
-    (the generator draws the held-out rows before any epoch's order).
+    (the generator draws the held-out rows before any epoch's order).  When
+    a check fails, the shards already on the cluster are released.
     """
     s = settings
     validation, tests = _evaluation_data(net, s, validation_data, test_data)
     net.parameters()  # refuses parameters of the wrong shape, NaN or infinity
     want_print = s.checkpoint is not None or start is not None
     given_1d = np.ndim(Y) == 1
-    if _is_dask(X) or _is_dask(Y):
-        rules = _TargetRules(net.sizes, net.cost, net.dtype)
-        shards = _dask_shards(client, X, Y, rules, ranks)
-        data_print = _streamed_fingerprint(shards, net) if want_print else None
-        labels = None
-        if s.validation_fraction is not None and not (start and start.validation_index
-                                                      is not None):
-            parts = shards.map(_shard_labels, given_1d, key=f"loopbp-labels-{uuid.uuid4()}")
-            labels = None if any(p is None for p in parts) else np.concatenate(parts)
-    else:
-        X = check.as_inputs(X, "X", net.sizes[0], net.dtype)
-        Y_given, Y = Y, net.targets(Y, "Y", X.shape[0])
-        data_print = fingerprint(X, Y) if want_print else None
-        labels = _labels_of(Y_given, Y) if s.validation_fraction is not None else None
-        shards = None
-    n = X.shape[0]
-    if start is not None and start.data is not None and start.data != data_print:
-        raise ValueError(
-            "the checkpoint was written while training on other data "
-            f"({start.data.get('X_shape')} inputs); resume needs the run's own X and Y")
+    shards = None
+    try:
+        if _is_dask(X) or _is_dask(Y):
+            X, Y = _dask_pair(X, Y, net.sizes[0], net.sizes[-1])
+            shards = _dask_shards(client, X, Y, _TargetRules(net.sizes, net.cost, net.dtype),
+                                  ranks)
+            data_print = _streamed_fingerprint(shards, net) if want_print else None
+            labels = None
+            if s.validation_fraction is not None and not (start and start.validation_index
+                                                          is not None):
+                parts = shards.map(_shard_labels, given_1d,
+                                   key=f"loopbp-labels-{uuid.uuid4()}")
+                labels = None if any(p is None for p in parts) else np.concatenate(parts)
+        else:
+            X = check.as_inputs(X, "X", net.sizes[0], net.dtype)
+            Y_given, Y = Y, net.targets(Y, "Y", X.shape[0])
+            data_print = fingerprint(X, Y) if want_print else None
+            labels = _labels_of(Y_given, Y) if s.validation_fraction is not None else None
+        n = X.shape[0]
+        if start is not None and start.data is not None and start.data != data_print:
+            raise ValueError(
+                "the checkpoint was written while training on other data "
+                f"({start.data.get('X_shape')} inputs); resume needs the run's own X and Y")
 
-    held_out = None
-    if s.validation_fraction is not None:
-        if start is not None and start.validation_index is not None:
-            held_out = start.validation_index
-            if held_out.max() >= n or np.any(np.diff(held_out) <= 0):
-                raise ValueError("the checkpoint's validation rows do not fit the data")
-        else:
-            held_out = holdout_rows(labels, n, s.validation_fraction, net.rng)
+        held_out = None
+        if s.validation_fraction is not None:
+            if start is not None and start.validation_index is not None:
+                held_out = start.validation_index
+                if held_out.max() >= n or np.any(np.diff(held_out) <= 0):
+                    raise ValueError("the checkpoint's validation rows do not fit the data")
+            else:
+                held_out = holdout_rows(labels, n, s.validation_fraction, net.rng)
+            if shards is None:
+                keep = np.ones(n, bool)
+                keep[held_out] = False
+                X_val, Y_val = X[held_out], Y[held_out]
+                X, Y = np.ascontiguousarray(X[keep]), np.ascontiguousarray(Y[keep])
+            else:
+                X_val, Y_val, shards = _split_off(shards, held_out)
+            validation = _Evaluation(X_val, Y_val,
+                                     _labels_of(np.empty(0) if given_1d else Y_val, Y_val))
+        if s.early_stopping is not None and s.monitor == "accuracy" \
+                and validation.labels is None:
+            raise ValueError("monitor='accuracy' needs validation labels (or one-hot targets)")
         if shards is None:
-            keep = np.ones(n, bool)
-            keep[held_out] = False
-            X_val, Y_val = X[held_out], Y[held_out]
-            X, Y = np.ascontiguousarray(X[keep]), np.ascontiguousarray(Y[keep])
-        else:
-            X_val, Y_val, shards = _split_off(shards, held_out)
-        validation = _Evaluation(X_val, Y_val, _labels_of(np.empty(0) if given_1d else Y_val,
-                                                          Y_val))
-    if s.early_stopping is not None and s.monitor == "accuracy" and validation.labels is None:
-        raise ValueError("monitor='accuracy' needs validation labels (or one-hot targets)")
-    if shards is None:
-        shards = _Shards.scatter(client, X, Y, min(ranks, X.shape[0]))
+            shards = _Shards.scatter(client, X, Y, min(ranks, X.shape[0]))
+    except BaseException:
+        if shards is not None:
+            shards.release()
+        raise
     return _Prepared(shards, validation, tests, held_out, data_print)
 
 
@@ -623,11 +708,15 @@ def _split_off(shards: _Shards, held_out: np.ndarray) -> tuple[np.ndarray, np.nd
         taken.append(shards.submit(r, _shard_take, mine, key=f"loopbp-take-{token}-{r}"))
         futures.append(shards.submit(r, _shard_drop, mine, key=f"loopbp-drop-{token}-{r}"))
         rows.append(int(shards.rows[r]) - mine.size)
-    parts = client.gather(taken)
+    kept = _Shards(client, futures, rows, None)
+    try:
+        parts = client.gather(taken)
+        _wait(client, futures)
+    except BaseException:
+        kept.release()
+        raise
     X_val = np.concatenate([p[0] for p in parts])
     Y_val = np.concatenate([p[1] for p in parts])
-    _wait(client, futures)
-    kept = _Shards(client, futures, rows, None)
     kept.locate()
     shards.release()
     return X_val, Y_val, kept
@@ -877,8 +966,9 @@ def sgd(net: Network, X: Any, Y: Any, epochs: int, mini_batch_size: int, eta: fl
     summed gradient of its part of each mini-batch, the client adds the parts
     in rank order, divides by the mini-batch's rows and applies the update
     once.  The same seed, data and settings give the parameters of
-    ``net.sgd(X, Y, ...)`` to rounding (1e-9 relative in float64), the same
-    history, and checkpoints either can resume.
+    ``net.sgd(X, Y, ...)`` to rounding (float64: within 1e-9 of each
+    parameter array's largest entry), the same history, and checkpoints
+    either can resume.
 
     Parameters
     ----------
@@ -916,8 +1006,11 @@ def sgd(net: Network, X: Any, Y: Any, epochs: int, mini_batch_size: int, eta: fl
     Raises
     ------
     TypeError, ValueError
-        For invalid arguments, data whose chunks do not line up, a closed
-        client, before anything is sent or changed.
+        For invalid arguments, data whose shapes or row chunks do not line
+        up (found from the arrays' shapes) or whose values are refused (by
+        the worker that holds them), a closed client or an address Dask
+        cannot parse.  ``net`` keeps its parameters and generator state (also
+        with ``resume_from``), and no shard is left on the cluster.
     OSError
         When no scheduler answers at the address ``client``.
     TrainingDiverged
@@ -938,13 +1031,15 @@ def sgd(net: Network, X: Any, Y: Any, epochs: int, mini_batch_size: int, eta: fl
     client, opened = connect(client)
     shards = None
     try:
-        if start is not None:
-            _adopt(net, loaded_net, resume_from)
-        ranks = len(_workers(client))
-        prepared = _prepare(client, net, X, Y, settings, validation_data, test_data, start,
-                            ranks)
-        shards = prepared.shards
-        _compile_on_workers(client, net, worker_threads, local=False)
+        with _restored_on_error(net):
+            if start is not None:
+                _adopt(net, loaded_net, resume_from)
+            prepared = _prepare(client, net, X, Y, settings, validation_data, test_data, start,
+                                len(_workers(client)))
+            shards = prepared.shards
+            if start is not None:
+                _check_progress_fits(start, settings, shards.n)
+            _compile_on_workers(client, net, worker_threads, local=False)
         return _run(net, prepared, settings, start, worker_threads)
     finally:
         if shards is not None:
@@ -959,6 +1054,41 @@ def _compile_on_workers(client: distributed.Client, net: Network, threads: int,
                local)
 
 
+def _check_progress_fits(start: Checkpoint, s: Settings, n: int) -> None:
+    """Refuse to resume inside an epoch with another mini-batch size or other data rows."""
+    if start.progress is None:
+        return
+    if s.mini_batch_size != start.mini_batch_size:
+        raise ValueError(
+            f"the checkpoint stopped inside epoch {start.progress.epoch} with mini-batches "
+            f"of {start.mini_batch_size}; resume it with mini_batch_size="
+            f"{start.mini_batch_size}, not {s.mini_batch_size}")
+    if start.progress.order.shape != (n,):
+        raise ValueError("the checkpoint's epoch order does not fit the data")
+
+
+@contextmanager
+def _restored_on_error(net: Network) -> Iterator[None]:
+    """Give ``net`` back its parameters and generator state if the block raises.
+
+    Before the first step, resuming adopts the checkpoint's parameters and a
+    validation split draws from the generator; a check that fails after
+    either must still leave the network as the caller passed it.
+    """
+    weights, biases = net.weights, net.biases
+    items = [list(weights), list(biases)]  # net.parameters() may convert items in place
+    rng, rng_state, seed = net.rng, net.rng.bit_generator.state, net.seed
+    try:
+        yield
+    except BaseException:
+        for held, before in zip((weights, biases), items):
+            if isinstance(held, list):
+                held[:] = before
+        net.weights, net.biases, net.rng, net.seed = weights, biases, rng, seed
+        rng.bit_generator.state = rng_state
+        raise
+
+
 def _run(net: Network, prepared: _Prepared, s: Settings, start: Checkpoint | None,
          worker_threads: int) -> History:
     """The epochs, as :func:`loopbp.training._train` runs them, with the synchronous trainer."""
@@ -970,11 +1100,6 @@ def _run(net: Network, prepared: _Prepared, s: Settings, start: Checkpoint | Non
     if start is None:
         optimizer_state = initial_state(s.optimizer, s.eta, net.weights, net.biases)
     else:
-        if start.progress is not None and s.mini_batch_size != start.mini_batch_size:
-            raise ValueError(
-                f"the checkpoint stopped inside epoch {start.progress.epoch} with mini-batches "
-                f"of {start.mini_batch_size}; resume it with mini_batch_size="
-                f"{start.mini_batch_size}, not {s.mini_batch_size}")
         history = History(list(start.history.records), stopped_early=start.history.stopped_early,
                           best_epoch=start.history.best_epoch)
         done, resume_at = start.epochs_done, start.progress
@@ -987,8 +1112,6 @@ def _run(net: Network, prepared: _Prepared, s: Settings, start: Checkpoint | Non
     n = prepared.shards.n
     trainer = _SyncTrainer(net, prepared.shards, s.mini_batch_size, s, optimizer_state,
                            decay=s.l2 / n, worker_threads=worker_threads)
-    if resume_at is not None and resume_at.order.shape != (n,):
-        raise ValueError("the checkpoint's epoch order does not fit the data")
 
     def write(where: EpochProgress | None) -> None:
         save_checkpoint(s.checkpoint, net, Checkpoint(
@@ -1167,8 +1290,9 @@ def local_sgd(net: Network, X: Any, Y: Any, epochs: int, mini_batch_size: int, e
     in that round, and sends the mean out for the next round: one round trip
     per ``sync_every`` steps instead of one per step.
 
-    With one rank (or ``sync_every`` at least the mini-batches of a shard and
-    one rank) it gives exactly the network of :func:`loopbp.sgd`.
+    With one rank (one worker, or ``dask.array`` data in one non-empty row
+    chunk) it gives exactly the network of :func:`loopbp.sgd`, whatever
+    ``sync_every``.
 
     Parameters
     ----------

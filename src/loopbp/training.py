@@ -401,6 +401,9 @@ def _train(net: Network, X: Any, Y: Any, settings: Settings, *,
             "the checkpoint was written while training on other data "
             f"({start.data.get('X_shape')} inputs); resume needs the run's own X and Y")
 
+    if s.early_stopping is not None and s.monitor == "accuracy" and validation_data is None \
+            and _labels_of(Y_given, Y) is None:  # refused before the split draws from net.rng
+        raise ValueError("monitor='accuracy' needs validation labels (or one-hot targets)")
     held_out = None
     if s.validation_fraction is not None:
         if start is not None and start.validation_index is not None:
