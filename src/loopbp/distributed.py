@@ -56,6 +56,7 @@ import concurrent.futures
 import itertools
 import math
 import os
+import socket
 import threading
 import time
 import uuid
@@ -79,7 +80,7 @@ except ImportError as err:  # pragma: no cover - exercised without the extra
 
 from . import _validation as check
 from . import kernels
-from ._jit import get_num_threads, parallel_guard, serial, set_num_threads
+from ._jit import parallel_guard, serial, set_num_threads
 from .checkpoints import Checkpoint, EpochProgress, fingerprint, load_checkpoint, save_checkpoint
 from .early_stopping import EarlyStopping
 from .history import EpochRecord, History
@@ -92,12 +93,12 @@ from .training import (
     TrainingDiverged,
     _adopt,
     _check_resumable,
-    _describe,
     _Evaluation,
     _labels_of,
     _settings,
     _StopRequest,
     holdout_rows,
+    run_epochs,
 )
 
 if TYPE_CHECKING:
@@ -145,6 +146,7 @@ def connect(client: distributed.Client | str) -> tuple[distributed.Client, bool]
         if not address:
             raise ValueError("client must be a dask.distributed Client or a scheduler "
                              "address such as 'tcp://10.0.0.5:8786', got an empty string")
+        _probe(address)
         try:
             client = distributed.Client(address, timeout=CONNECT_TIMEOUT,
                                         set_as_default=False)
@@ -166,6 +168,30 @@ def connect(client: distributed.Client | str) -> tuple[distributed.Client, bool]
             client.close()
         raise ValueError("the Dask cluster has no workers")
     return client, opened
+
+
+def _probe(address: str) -> None:
+    """Refuse a TCP address where nothing listens, before a ``Client`` is made for it.
+
+    A ``Client`` whose connection failed is left half-started, and closing it
+    when it is garbage-collected can block for good; a plain socket first
+    avoids making one at all.
+    """
+    from distributed.comm.addressing import parse_address, parse_host_port
+
+    try:
+        scheme, location = parse_address(address)
+        host, port = parse_host_port(location) if scheme == "tcp" else (None, None)
+    except ValueError as err:  # no port, unknown protocol
+        raise ValueError(f"client={address!r} is not a Dask scheduler address: {err}") from err
+    if host is None:
+        return
+    try:
+        with socket.create_connection((host, port), timeout=CONNECT_TIMEOUT):
+            pass
+    except OSError as err:
+        raise OSError(f"cannot reach a Dask scheduler at {address!r} within "
+                      f"{CONNECT_TIMEOUT} s: {err}") from err
 
 
 def _workers(client: distributed.Client) -> list[str]:
@@ -1123,85 +1149,8 @@ def _run(net: Network, prepared: _Prepared, s: Settings, start: Checkpoint | Non
             l2=s.l2, schedule=s.schedule.to_dict(), validation_index=held_out,
             validation_fraction=s.validation_fraction, early_stopping=stopping))
 
-    return _epochs(net, s, history, done, resume_at, trainer, validation, tests, stopping,
-                   write, n)
-
-
-def _epochs(net: Network, s: Settings, history: History, done: int,
-            resume_at: EpochProgress | None, trainer: Any, validation: _Evaluation | None,
-            tests: tuple | None, stopping: EarlyStopping | None, write: Any,
-            n: int) -> History:
-    """The loop over epochs of :func:`loopbp.training._train`: measure, stop, checkpoint."""
-    remaining = 0 if history.stopped_early else max(s.epochs - done, 0)
-    previous_threads = get_num_threads()
-    bar = tqdm(total=remaining * n, unit="ex", unit_scale=True, disable=not s.progress,
-               desc="training", dynamic_ncols=True, leave=True)
-    stop = _Stop()
-    saved_on_stop = False
-    try:
-        if s.n_threads is not None:
-            set_num_threads(s.n_threads)
-        with stop.handling_sigint():
-            for epoch in range(done + 1, done + remaining + 1):
-                eta = s.schedule.eta(epoch - 1)
-                record = trainer.epoch(epoch, eta, bar, stop, resume_at)
-                resume_at = None
-                if record is None:  # Ctrl-C inside the epoch
-                    history.interrupted = True
-                    if s.checkpoint is not None and write is not None:
-                        write(trainer.progress)
-                        saved_on_stop = True
-                    break
-                if s.l2:
-                    record.cost += 0.5 * trainer.decay * sum(
-                        float(np.dot(w.ravel(), w.ravel())) for w in net.weights)
-                if validation is not None:
-                    record.validation_cost, record.validation_correct = validation.measure(net)
-                    if validation.labels is not None:
-                        record.validation_total = validation.X.shape[0]
-                if tests is not None:
-                    record.test_correct = net.evaluate(*tests)
-                    record.test_total = tests[0].shape[0]
-                history.records.append(record)
-                s.schedule.observe(epoch - 1, record.cost if validation is None
-                                   else record.validation_cost)
-                stop_early = False
-                if stopping is not None:
-                    value = (record.validation_cost if stopping.monitor == "cost"
-                             else record.validation_accuracy)
-                    stop_early = stopping.observe(epoch, value, net.weights, net.biases)
-                    history.best_epoch = stopping.best_epoch
-                    history.stopped_early = stop_early
-                if s.progress:
-                    bar.set_postfix_str(_describe(record), refresh=False)
-                    bar.write(f"epoch {epoch}/{s.epochs}: {_describe(record)}")
-                last = epoch == s.epochs or stop_early
-                if s.checkpoint is not None and write is not None and (
-                        epoch % s.checkpoint_every == 0 or last or stop.requested):
-                    write(None)
-                    saved_on_stop = stop.requested
-                if stop_early:
-                    if s.progress:
-                        bar.write(f"early stopping: no improvement of the validation "
-                                  f"{stopping.monitor} for {stopping.patience} epoch(s); "
-                                  f"keeping the parameters of epoch {stopping.best_epoch}")
-                    break
-                if stop.requested and not last:
-                    history.interrupted = True
-                    break
-    except KeyboardInterrupt:  # a second Ctrl-C, or one outside the main thread's handler
-        history.interrupted = True
-    finally:
-        bar.close()
-        if s.n_threads is not None:
-            set_num_threads(previous_threads)
-    if stopping is not None and stopping.best_epoch is not None and not history.interrupted:
-        stopping.restore(net.weights, net.biases)
-    if history.interrupted and s.progress:
-        where = (f"; checkpoint written to {os.fspath(s.checkpoint)}" if saved_on_stop else "")
-        tqdm.write(f"interrupted: {len(history)} full epoch(s) done; parameters are those "
-                   f"after the last finished mini-batch{where}")
-    return history
+    return run_epochs(net, s, history, done, resume_at, trainer, validation, tests, stopping,
+                      write, n, _Stop())
 
 
 # --- local SGD ----------------------------------------------------------------------
@@ -1327,8 +1276,8 @@ def local_sgd(net: Network, X: Any, Y: Any, epochs: int, mini_batch_size: int, e
         settings.schedule.start(settings.eta, settings.epochs)
         trainer = _LocalTrainer(net, shards, settings.mini_batch_size,
                                 settings.l2 / shards.n, sync_every, worker_threads)
-        return _epochs(net, settings, History(), 0, None, trainer, prepared.validation,
-                       prepared.tests, None, None, shards.n)
+        return run_epochs(net, settings, History(), 0, None, trainer, prepared.validation,
+                          prepared.tests, None, None, shards.n, _Stop())
     finally:
         if shards is not None:
             shards.release()

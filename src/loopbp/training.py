@@ -459,11 +459,25 @@ def _train(net: Network, X: Any, Y: Any, settings: Settings, *,
             schedule=s.schedule.to_dict(), validation_index=held_out,
             validation_fraction=s.validation_fraction, early_stopping=stopping))
 
+    return run_epochs(net, s, history, done, resume_at, trainer, validation, tests, stopping,
+                      write, X.shape[0], _StopRequest())
+
+
+def run_epochs(net: Network, s: Settings, history: History, done: int,
+               resume_at: EpochProgress | None, trainer: Any, validation: _Evaluation | None,
+               tests: tuple | None, stopping: EarlyStopping | None, write: Any, n: int,
+               stop: _StopRequest) -> History:
+    """The loop over epochs: train one (``trainer.epoch``), measure, stop, checkpoint.
+
+    Shared by :func:`sgd` and :func:`loopbp.distributed.sgd`: ``trainer`` runs an
+    epoch's mini-batches (in this process or on a cluster), ``write(progress)``
+    writes a checkpoint, ``n`` is the number of training rows, ``stop`` the
+    Ctrl-C handler.
+    """
     remaining = 0 if history.stopped_early else max(s.epochs - done, 0)
     previous_threads = get_num_threads()
-    bar = tqdm(total=remaining * X.shape[0], unit="ex", unit_scale=True,
-               disable=not s.progress, desc="training", dynamic_ncols=True, leave=True)
-    stop = _StopRequest()
+    bar = tqdm(total=remaining * n, unit="ex", unit_scale=True, disable=not s.progress,
+               desc="training", dynamic_ncols=True, leave=True)
     saved_on_stop = False
     try:
         if s.n_threads is not None:
@@ -475,7 +489,7 @@ def _train(net: Network, X: Any, Y: Any, settings: Settings, *,
                 resume_at = None
                 if record is None:  # Ctrl-C inside the epoch
                     history.interrupted = True
-                    if s.checkpoint is not None:
+                    if s.checkpoint is not None and write is not None:
                         write(trainer.progress)
                         saved_on_stop = True
                     break
@@ -503,8 +517,8 @@ def _train(net: Network, X: Any, Y: Any, settings: Settings, *,
                     bar.set_postfix_str(_describe(record), refresh=False)
                     bar.write(f"epoch {epoch}/{s.epochs}: {_describe(record)}")
                 last = epoch == s.epochs or stop_early
-                if s.checkpoint is not None and (epoch % s.checkpoint_every == 0 or last
-                                                 or stop.requested):
+                if s.checkpoint is not None and write is not None and (
+                        epoch % s.checkpoint_every == 0 or last or stop.requested):
                     write(None)
                     saved_on_stop = stop.requested
                 if stop_early:
