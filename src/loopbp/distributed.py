@@ -81,11 +81,10 @@ except ImportError as err:  # pragma: no cover - exercised without the extra
 from . import _validation as check
 from . import kernels
 from ._jit import parallel_guard, serial, set_num_threads
-from .checkpoints import Checkpoint, EpochProgress, fingerprint, load_checkpoint, save_checkpoint
-from .early_stopping import EarlyStopping
+from .checkpoints import Checkpoint, EpochProgress, fingerprint, load_checkpoint
 from .history import EpochRecord, History
 from .network import kernels_for, typed_list, workspace
-from .optimizers import STATE_ARRAYS, OptimizerState, initial_state
+from .optimizers import STATE_ARRAYS, OptimizerState
 from .schedules import Schedule
 from .training import (
     CALL_SECONDS,
@@ -97,8 +96,10 @@ from .training import (
     _labels_of,
     _settings,
     _StopRequest,
+    checkpoint_writer,
     holdout_rows,
     run_epochs,
+    starting_point,
 )
 
 if TYPE_CHECKING:
@@ -1119,36 +1120,12 @@ def _run(net: Network, prepared: _Prepared, s: Settings, start: Checkpoint | Non
          worker_threads: int) -> History:
     """The epochs, as :func:`loopbp.training._train` runs them, with the synchronous trainer."""
     validation, tests, held_out = prepared.validation, prepared.tests, prepared.held_out
-    history = History()
-    done, resume_at = 0, None
-    stopping = (EarlyStopping(s.early_stopping, s.monitor, s.min_delta)
-                if s.early_stopping is not None else None)
-    if start is None:
-        optimizer_state = initial_state(s.optimizer, s.eta, net.weights, net.biases)
-    else:
-        history = History(list(start.history.records), stopped_early=start.history.stopped_early,
-                          best_epoch=start.history.best_epoch)
-        done, resume_at = start.epochs_done, start.progress
-        optimizer_state = OptimizerState(s.optimizer.name,
-                                         dict(s.optimizer.hyperparameters(), eta=s.eta),
-                                         start.optimizer.arrays, start.optimizer.step)
-        if start.early_stopping is not None:
-            stopping = start.early_stopping
-    s.schedule.start(s.eta, s.epochs)
+    history, done, resume_at, stopping, optimizer_state = starting_point(net, s, start)
     n = prepared.shards.n
     trainer = _SyncTrainer(net, prepared.shards, s.mini_batch_size, s, optimizer_state,
                            decay=s.l2 / n, worker_threads=worker_threads)
-
-    def write(where: EpochProgress | None) -> None:
-        save_checkpoint(s.checkpoint, net, Checkpoint(
-            epochs_done=len(history), epochs=s.epochs, mini_batch_size=s.mini_batch_size,
-            eta=s.eta, checkpoint_every=s.checkpoint_every,
-            history=History(list(history.records), stopped_early=history.stopped_early,
-                            best_epoch=history.best_epoch),
-            optimizer=trainer.optimizer_state(), progress=where, data=prepared.data_print,
-            l2=s.l2, schedule=s.schedule.to_dict(), validation_index=held_out,
-            validation_fraction=s.validation_fraction, early_stopping=stopping))
-
+    write = checkpoint_writer(net, s, history, trainer, prepared.data_print, held_out,
+                              stopping)
     return run_epochs(net, s, history, done, resume_at, trainer, validation, tests, stopping,
                       write, n, _Stop())
 

@@ -421,6 +421,28 @@ def _train(net: Network, X: Any, Y: Any, settings: Settings, *,
     if s.early_stopping is not None and s.monitor == "accuracy" and validation.labels is None:
         raise ValueError("monitor='accuracy' needs validation labels (or one-hot targets)")
 
+    if start is not None and start.progress is not None \
+            and s.mini_batch_size != start.mini_batch_size:
+        raise ValueError(
+            f"the checkpoint stopped inside epoch {start.progress.epoch} with mini-batches "
+            f"of {start.mini_batch_size}; resume it with mini_batch_size="
+            f"{start.mini_batch_size}, not {s.mini_batch_size}")
+    history, done, resume_at, stopping, optimizer_state = starting_point(net, s, start)
+
+    trainer = _Trainer(net, X, Y, s.mini_batch_size, s.optimizer, optimizer_state,
+                       decay=s.l2 / X.shape[0])
+    if resume_at is not None and resume_at.order.shape != (X.shape[0],):
+        raise ValueError("the checkpoint's epoch order does not fit the data")
+
+    write = checkpoint_writer(net, s, history, trainer, data_print, held_out, stopping)
+    return run_epochs(net, s, history, done, resume_at, trainer, validation, tests, stopping,
+                      write, X.shape[0], _StopRequest())
+
+
+
+def starting_point(net: Network, s: Settings, start: Checkpoint | None) -> tuple:
+    """``(history, epochs done, progress inside an epoch, early stopping, optimizer state)``
+    of a new run, or of the run ``start`` was written by; starts the schedule."""
     history = History()
     done, resume_at = 0, None
     stopping = (EarlyStopping(s.early_stopping, s.monitor, s.min_delta)
@@ -428,11 +450,6 @@ def _train(net: Network, X: Any, Y: Any, settings: Settings, *,
     if start is None:
         optimizer_state = initial_state(s.optimizer, s.eta, net.weights, net.biases)
     else:
-        if start.progress is not None and s.mini_batch_size != start.mini_batch_size:
-            raise ValueError(
-                f"the checkpoint stopped inside epoch {start.progress.epoch} with mini-batches "
-                f"of {start.mini_batch_size}; resume it with mini_batch_size="
-                f"{start.mini_batch_size}, not {s.mini_batch_size}")
         history = History(list(start.history.records), stopped_early=start.history.stopped_early,
                           best_epoch=start.history.best_epoch)
         done, resume_at = start.epochs_done, start.progress
@@ -443,12 +460,13 @@ def _train(net: Network, X: Any, Y: Any, settings: Settings, *,
         if start.early_stopping is not None:  # _check_resumable: both runs stop early or not
             stopping = start.early_stopping
     s.schedule.start(s.eta, s.epochs)
+    return history, done, resume_at, stopping, optimizer_state
 
-    trainer = _Trainer(net, X, Y, s.mini_batch_size, s.optimizer, optimizer_state,
-                       decay=s.l2 / X.shape[0])
-    if resume_at is not None and resume_at.order.shape != (X.shape[0],):
-        raise ValueError("the checkpoint's epoch order does not fit the data")
 
+def checkpoint_writer(net: Network, s: Settings, history: History, trainer: Any,
+                      data_print: dict | None, held_out: np.ndarray | None,
+                      stopping: EarlyStopping | None) -> Any:
+    """``write(progress)``: save a checkpoint of the run as it stands to ``s.checkpoint``."""
     def write(where: EpochProgress | None) -> None:
         save_checkpoint(s.checkpoint, net, Checkpoint(
             epochs_done=len(history), epochs=s.epochs, mini_batch_size=s.mini_batch_size,
@@ -459,8 +477,7 @@ def _train(net: Network, X: Any, Y: Any, settings: Settings, *,
             schedule=s.schedule.to_dict(), validation_index=held_out,
             validation_fraction=s.validation_fraction, early_stopping=stopping))
 
-    return run_epochs(net, s, history, done, resume_at, trainer, validation, tests, stopping,
-                      write, X.shape[0], _StopRequest())
+    return write
 
 
 def run_epochs(net: Network, s: Settings, history: History, done: int,
