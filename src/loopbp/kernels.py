@@ -44,6 +44,8 @@ from numba import prange
 from ._jit import inline, kernel, serial, strict
 from ._jit import serial_twins as _serial_twins
 from .activations import (
+    IDENTITY,
+    LEAKY_RELU,
     RELU,
     SIGMOID,
     SOFTMAX,
@@ -260,7 +262,8 @@ def _add_bias_and_activate(a, b, x0, x1, j0, j1, f):
 def _bias_and_activation(a, b, x0, x1, j0, j1, f):
     """:func:`_add_bias_and_activate`, each loop compiled with its f known.
 
-    A branch on f inside the loop costs the small networks several percent.
+    A branch on f inside the loop costs the small networks several percent,
+    and a loop that may meet every f compiles every f's code.
     """
     if f == SIGMOID:
         _add_bias_and_activate(a, b, x0, x1, j0, j1, SIGMOID)
@@ -268,8 +271,10 @@ def _bias_and_activation(a, b, x0, x1, j0, j1, f):
         _add_bias_and_activate(a, b, x0, x1, j0, j1, RELU)
     elif f == TANH:
         _add_bias_and_activate(a, b, x0, x1, j0, j1, TANH)
-    else:
-        _add_bias_and_activate(a, b, x0, x1, j0, j1, f)
+    elif f == LEAKY_RELU:
+        _add_bias_and_activate(a, b, x0, x1, j0, j1, LEAKY_RELU)
+    else:  # identity, and a softmax layer's weighted inputs (the softmax follows)
+        _add_bias_and_activate(a, b, x0, x1, j0, j1, IDENTITY)
 
 
 @kernel
@@ -284,25 +289,21 @@ def forward_layer(w, w_T, b, a_prev, a, f):
     """
     n, n_in = a_prev.shape
     n_out = w.shape[0]
-    if forward_by_rows(n_in, n_out):
-        # row form: rows of z_x gather a_k w_T[k, ·] (blocks of rows × neurons per task)
-        n_blocks = (n_out + ROW_BLOCK - 1) // ROW_BLOCK
-        for t in prange(((n + PANEL - 1) // PANEL) * n_blocks):
-            x0 = (t // n_blocks) * PANEL
-            x1 = min(x0 + PANEL, n)
-            j0 = (t % n_blocks) * ROW_BLOCK
-            j1 = min(j0 + ROW_BLOCK, n_out)
+    rows_form = forward_by_rows(n_in, n_out)
+    # a task: a block of examples × a block of neurons (one grid for both forms, so the
+    # activation loop below is compiled once)
+    rows, cols = (PANEL, ROW_BLOCK) if rows_form else (ROWS_PER_TASK, PANEL)
+    n_col_blocks = (n_out + cols - 1) // cols
+    for t in prange(((n + rows - 1) // rows) * n_col_blocks):
+        x0 = (t // n_col_blocks) * rows
+        x1 = min(x0 + rows, n)
+        j0 = (t % n_col_blocks) * cols
+        j1 = min(j0 + cols, n_out)
+        if rows_form:  # rows of z_x gather a_k w_T[k, ·]
             _products_by_rows(a, a_prev, w_T, x0, x1, j0, j1)  # a[x, j] ← Σ_k a_xk w_T[k, j]
-            _bias_and_activation(a, b, x0, x1, j0, j1, f)
-    else:
-        n_panels = (n_out + PANEL - 1) // PANEL
-        for t in prange(((n + ROWS_PER_TASK - 1) // ROWS_PER_TASK) * n_panels):
-            x0 = (t // n_panels) * ROWS_PER_TASK  # a block of examples × a panel of neurons
-            x1 = min(x0 + ROWS_PER_TASK, n)
-            j0 = (t % n_panels) * PANEL
-            j1 = min(j0 + PANEL, n_out)
+        else:
             _sums_for_columns(w, j0, a_prev[x0:x1], a[x0:x1])  # a[x, j] ← Σ_k w_jk a_prev[x, k]
-            _bias_and_activation(a, b, x0, x1, j0, j1, f)
+        _bias_and_activation(a, b, x0, x1, j0, j1, f)
     if f == SOFTMAX:
         for x in prange(n):
             softmax_row(a, x)  # eq softmax: a_j = e^{z_j} / Σ_i e^{z_i}
@@ -453,23 +454,19 @@ def hidden_error(w, w_T, delta, a_prev, delta_prev, f_prev):
     """
     n = delta.shape[0]
     n_out, n_in = w.shape
-    if backward_by_rows(n_in, n_out):
-        n_blocks = (n_in + ROW_BLOCK - 1) // ROW_BLOCK
-        for t in prange(((n + PANEL - 1) // PANEL) * n_blocks):
-            x0 = (t // n_blocks) * PANEL
-            x1 = min(x0 + PANEL, n)
-            k0 = (t % n_blocks) * ROW_BLOCK
-            k1 = min(k0 + ROW_BLOCK, n_in)
+    rows_form = backward_by_rows(n_in, n_out)
+    rows, cols = (PANEL, ROW_BLOCK) if rows_form else (ROWS_PER_TASK, PANEL)
+    n_col_blocks = (n_in + cols - 1) // cols
+    for t in prange(((n + rows - 1) // rows) * n_col_blocks):  # examples × sending neurons
+        x0 = (t // n_col_blocks) * rows
+        x1 = min(x0 + rows, n)
+        k0 = (t % n_col_blocks) * cols
+        k1 = min(k0 + cols, n_in)
+        if rows_form:
             _products_by_rows(delta_prev, delta, w, x0, x1, k0, k1)  # δ_prev[x, k] ← Σ_j δ_xj w_jk
-            _f_prime_factor(delta_prev, a_prev, x0, x1, k0, k1, f_prev)
-    else:
-        n_panels = (n_in + PANEL - 1) // PANEL
-        for t in prange(((n + ROWS_PER_TASK - 1) // ROWS_PER_TASK) * n_panels):
-            x0 = (t // n_panels) * ROWS_PER_TASK  # a block of examples × a panel of neurons
-            x1 = min(x0 + ROWS_PER_TASK, n)
-            k0 = (t % n_panels) * PANEL
+        else:
             _sums_for_columns(w_T, k0, delta[x0:x1], delta_prev[x0:x1])  # Σ_j w_jk δ[x, j]
-            _f_prime_factor(delta_prev, a_prev, x0, x1, k0, min(k0 + PANEL, n_in), f_prev)
+        _f_prime_factor(delta_prev, a_prev, x0, x1, k0, k1, f_prev)
 
 
 @inline
@@ -741,9 +738,13 @@ def train_mini_batches(weights, biases, X, Y, S, order, first, stop, f_codes, co
         s = s_full if full else s_tail
         acts, Y_batch = ws[0], ws[1]
         rows = acts[0].shape[0]
-        for r in range(rows):  # gather the mini-batch in shuffled order
-            acts[0][r, :] = X[order[start + r], :]
-            Y_batch[r, :] = Y[order[start + r], :]
+        inputs = acts[0]
+        for r in range(rows):  # gather the mini-batch in shuffled order (element loops: a
+            x = order[start + r]  # slice assignment would compile numba's shape-error text)
+            for k in range(X.shape[1]):
+                inputs[r, k] = X[x, k]
+            for j in range(Y.shape[1]):
+                Y_batch[r, j] = Y[x, j]
         weight_sum = float(rows)
         if S.shape[0] > 0:
             weight_sum = 0.0
