@@ -97,6 +97,8 @@ from .training import (
     _settings,
     _StopRequest,
     checkpoint_writer,
+    diverged,
+    epoch_start,
     holdout_rows,
     run_epochs,
     starting_point,
@@ -867,14 +869,8 @@ class _SyncTrainer:
               resume_at: EpochProgress | None = None) -> EpochRecord | None:
         """Run one epoch at rate ``eta``; None when a stop request ended it early."""
         n = self.shards.n
-        if resume_at is not None:
-            order = np.ascontiguousarray(resume_at.order, dtype=np.int64)
-            first, cost_before, spent = (resume_at.next_batch, resume_at.cost_sum,
-                                         resume_at.seconds)
-            bar.update(min(first * self.batch_size, n))
-        else:
-            order = self.net.rng.permutation(n)
-            first, cost_before, spent = 0, 0.0, 0.0
+        order, first, cost_before, spent = epoch_start(self.net, n, self.batch_size, resume_at,
+                                                       bar)
         rank, local = self.shards.parts(order)
         self.shards.locate()
         epoch_first = first
@@ -914,10 +910,7 @@ class _SyncTrainer:
         for dest, src in zip(self._rolled_back(), self.saved):
             dest[...] = src
         self.step = self.saved_step
-        raise TrainingDiverged(
-            f"training diverged in epoch {epoch}: the cost or the parameters became NaN or "
-            f"infinite (the learning rate eta={eta:g} is probably too large, or the targets "
-            "too big); the parameters are left as they were before the failing mini-batches")
+        raise diverged(epoch, eta)
 
     def _step(self, epoch: int, m: int, eta: float, rank: np.ndarray, local: np.ndarray,
               stop: _Stop) -> float:

@@ -30,6 +30,7 @@ from __future__ import annotations
 import itertools
 import math
 import warnings
+from abc import ABCMeta, abstractmethod
 from collections.abc import Iterator
 from contextlib import contextmanager
 from numbers import Integral, Real
@@ -94,7 +95,7 @@ def _threads(n_threads: int | None) -> Iterator[None]:
         set_num_threads(previous)
 
 
-class _BaseMLP(BaseEstimator):
+class _BaseMLP(BaseEstimator, metaclass=ABCMeta):
     """Parameters, training loop and fitted attributes shared by both estimators."""
 
     _parameter_constraints: ClassVar[dict] = {
@@ -164,20 +165,17 @@ class _BaseMLP(BaseEstimator):
 
     # --- what subclasses say ----------------------------------------------------------
 
+    @abstractmethod
     def _encode(self, y: Any, first_call: bool, incremental: bool, classes: Any) -> np.ndarray:
         """Targets as a float array of shape (n, n_outputs), fitting encoders as needed."""
-        raise NotImplementedError
 
+    @abstractmethod
     def _output(self) -> str:
         """scikit-learn's name of the output activation for the targets seen."""
-        raise NotImplementedError
 
-    def _validation_targets(self, y: Any) -> Any:
-        """The held-out rows' targets as :meth:`score` takes them."""
-        raise NotImplementedError
-
+    @abstractmethod
     def _score(self, X: np.ndarray, y: Any, sample_weight: np.ndarray | None) -> float:
-        raise NotImplementedError
+        """The score of :meth:`score` on held-out rows (already validated)."""
 
     # --- fitted attributes read from the network ------------------------------------
 
@@ -347,7 +345,6 @@ class _BaseMLP(BaseEstimator):
                 raise ValueError("The validation set is too small. Increase "
                                  "'validation_fraction' or the size of your dataset.")
             X, Y = np.ascontiguousarray(X), np.ascontiguousarray(Y)
-            y_val = self._validation_targets(y_val)
             self._best = ([w.copy() for w in net.weights], [b.copy() for b in net.biases])
         n = X.shape[0]
         if self.batch_size == "auto":
@@ -611,9 +608,6 @@ class MLPClassifier(ClassifierMixin, _BaseMLP):
         # one label per row: keep the classes' shares in both parts
         return y if self._label_binarizer.y_type_ != "multilabel-indicator" else None
 
-    def _validation_targets(self, y: Any) -> Any:
-        return y
-
     def _score(self, X: np.ndarray, y: Any, sample_weight: np.ndarray | None) -> float:
         return float(accuracy_score(y, self._predict(X, check_input=False),
                                     sample_weight=sample_weight))
@@ -706,9 +700,6 @@ class MLPRegressor(RegressorMixin, _BaseMLP):
 
     def _output(self) -> str:
         return "identity"
-
-    def _validation_targets(self, y: Any) -> Any:
-        return y
 
     def _score(self, X: np.ndarray, y: Any, sample_weight: np.ndarray | None) -> float:
         out = self._forward(X, check_input=False)

@@ -681,15 +681,8 @@ class _Trainer:
         opt = self.optimizer
         hyper = np.array([eta, self.decay, opt.momentum, opt.betas[0], opt.betas[1],
                           opt.epsilon, self.alpha])
-        if resume_at is not None:
-            order = np.ascontiguousarray(resume_at.order, dtype=np.int64)
-            first, cost_before, spent = (resume_at.next_batch, resume_at.cost_sum,
-                                         resume_at.seconds)
-            bar.update(min(first * self.batch_size, self.X.shape[0]))
-        else:
-            order = (net.rng.permutation(self.X.shape[0]) if self.shuffle
-                     else np.arange(self.X.shape[0]))
-            first, cost_before, spent = 0, 0.0, 0.0
+        order, first, cost_before, spent = epoch_start(net, self.X.shape[0], self.batch_size,
+                                                       resume_at, bar, self.shuffle)
         epoch_first = first
         started = time.perf_counter()
         while first < self.n_batches:
@@ -712,11 +705,7 @@ class _Trainer:
                     and _all_finite(net.biases)):
                 for dest, src in zip(self._rolled_back(), self.saved):
                     dest[...] = src
-                raise TrainingDiverged(
-                    f"training diverged in epoch {epoch}: the cost or the parameters became "
-                    f"NaN or infinite (the learning rate eta={eta:g} is probably too "
-                    "large, or the targets too big); the parameters are left as they were "
-                    "before the failing mini-batches")
+                raise diverged(epoch, eta)
             self._resize_calls(stop_at - first, time.perf_counter() - call_started)
             rows = min(stop_at * self.batch_size, self.X.shape[0]) - first * self.batch_size
             bar.update(rows)
@@ -731,6 +720,25 @@ class _Trainer:
         if seconds > 0:
             rate = batches / seconds
             self.batches_per_call = max(1, min(int(rate * CALL_SECONDS), self.n_batches))
+
+
+def epoch_start(net: Network, n: int, batch_size: int, resume_at: EpochProgress | None,
+                bar: tqdm, shuffle: bool = True) -> tuple[np.ndarray, int, int, float]:
+    """``(order, first mini-batch, cost summed so far, seconds spent)`` of an epoch: a new
+    permutation from the network's generator, or where a checkpoint stopped inside it."""
+    if resume_at is None:
+        return (net.rng.permutation(n) if shuffle else np.arange(n)), 0, 0.0, 0.0
+    bar.update(min(resume_at.next_batch * batch_size, n))
+    return (np.ascontiguousarray(resume_at.order, dtype=np.int64), resume_at.next_batch,
+            resume_at.cost_sum, resume_at.seconds)
+
+
+def diverged(epoch: int, eta: float) -> TrainingDiverged:
+    """The error a run raises when its cost or parameters stop being finite."""
+    return TrainingDiverged(
+        f"training diverged in epoch {epoch}: the cost or the parameters became NaN or "
+        f"infinite (the learning rate eta={eta:g} is probably too large, or the targets too "
+        "big); the parameters are left as they were before the failing mini-batches")
 
 
 def _all_finite(arrays: list[np.ndarray]) -> bool:
