@@ -83,7 +83,8 @@ FASTMATH = {"reassoc", "contract", "nsz"}
 
 def _compiler(fastmath: Any = FASTMATH, **options: Any) -> Any:
     """``numba.njit(**options)`` whose functions save their cache entries one process at a time."""
-    jit = numba.njit(fastmath=fastmath, cache=True, nogil=True, error_model="numpy", **options)
+    jit = numba.njit(fastmath=fastmath, cache=True, nogil=True, error_model="numpy",
+                     no_cfunc_wrapper=True, **options)
 
     def decorate(function: Any) -> Any:
         return _serialize_cache_saves(jit(function))
@@ -97,8 +98,20 @@ kernel = _compiler(parallel=True)
 #: Serial compiled code (drivers that call kernels, scalar formulas).
 serial = _compiler()
 
-#: Scalar formulas inlined into the kernels that use them.
+#: Scalar formulas and register tiles, copied into the code that calls them
+#: (numba's ``inline="always"``), so they are optimized with the loop around them;
+#: also the driver ``backprop``, so that its caller's module is optimized once
+#: rather than once more per level of calls.
 inline = _compiler(inline="always")
+
+#: Loops over one block of a kernel's work (a tile sweep, an activation pass).
+#: Each is compiled once per signature and linked into every kernel that calls it,
+#: serial twins included: inlined into each call site instead, its code was
+#: copied and typed again for every kernel, which made the first compile slower
+#: by several seconds.  Callable from compiled code only (no Python wrapper is built:
+#: calling one from Python crashes, so each is private to its module).
+helper = _compiler(no_cpython_wrapper=True)
+
 
 #: Loops whose every operation must round as written, in whatever kernel calls
 #: them: no re-association, no fused multiply-add.  A fast-math loop may be
@@ -172,7 +185,8 @@ def serial_twins(namespace: dict, names: list[str]) -> types.SimpleNamespace:
     small network a parallel launch costs more than the work it shares out;
     the caller picks the twin by the size of the work, never by the thread
     count, so results stay bitwise identical for any number of threads.
-    Each copy has its own qualified name, hence its own on-disk cache entry.
+    Each copy has its own qualified name, hence its own on-disk cache entry, and
+    is inlined into its callers where its original is.
     """
     twin_globals = dict(namespace)
     twins = {}
@@ -183,7 +197,8 @@ def serial_twins(namespace: dict, names: list[str]) -> types.SimpleNamespace:
         copy.__qualname__ = f"{py_func.__qualname__}_serial"
         copy.__module__ = py_func.__module__
         copy.__doc__ = py_func.__doc__
-        twins[name] = serial(copy)
+        options = namespace[name].targetoptions
+        twins[name] = (inline if options.get("inline") == "always" else serial)(copy)
     twin_globals.update(twins)
     return types.SimpleNamespace(**twins)
 

@@ -41,7 +41,7 @@ import math
 import numpy as np
 from numba import prange
 
-from ._jit import inline, kernel, serial, strict
+from ._jit import helper, inline, kernel, serial, strict
 from ._jit import serial_twins as _serial_twins
 from .activations import (
     IDENTITY,
@@ -134,7 +134,7 @@ def _sum_4x4(p, p_rows, q, q_rows, i0, i1):
             s20, s21, s22, s23, s30, s31, s32, s33)
 
 
-@inline
+@helper
 def _sums_for_columns(p, p0, q, out):
     """``out[x, r] = Σ_i p[r, i] q[x, i]`` for each row x of ``q``, rows r of a panel of ``p``.
 
@@ -217,7 +217,7 @@ def _add_products_1x1(out, x, p, k, q, j0, j1):
         o[j] += p_xk * q_k[j]
 
 
-@inline
+@helper
 def _products_by_rows(out, p, q, x0, x1, j0, j1):
     """The row form: ``out[x, j] = Σ_k p[x, k] q[k, j]`` for x in [x0, x1), j in [j0, j1).
 
@@ -258,7 +258,7 @@ def _add_bias_and_activate(a, b, x0, x1, j0, j1, f):
             a_x[j] = activation(f, z)  # eq I2, M2: a_j = f(z_j)
 
 
-@inline
+@helper
 def _bias_and_activation(a, b, x0, x1, j0, j1, f):
     """:func:`_add_bias_and_activate`, each loop compiled with its f known.
 
@@ -329,7 +329,7 @@ def batch_cost(a, y, cost, s):
     return total / n  # eq avg: C = (1/n) Σ_x C_x
 
 
-@inline
+@helper
 def _summed_cost(a, y, cost, eps):
     """``Σ_x C_x`` over the rows of ``a`` (outputs) and ``y`` (targets)."""
     total = 0.0
@@ -339,7 +339,7 @@ def _summed_cost(a, y, cost, eps):
     return total
 
 
-@inline
+@helper
 def _weighted_cost(a, y, cost, eps, s):
     """``Σ_x s_x C_x`` for weights ``s`` scaled to mean 1 over the rows."""
     total = 0.0
@@ -402,7 +402,7 @@ def output_error(a, y, delta, f, cost):
             _quadratic_error(a, y, delta, x, f)
 
 
-@inline
+@helper
 def _quadratic_error(a, y, delta, x, f):
     """``δ_j = (a_j − y_j) f′(z_j)`` for row ``x`` (quadratic cost, output activation f)."""
     for j in range(a.shape[1]):
@@ -433,7 +433,7 @@ def _times_f_prime(delta_prev, a_prev, x0, x1, k0, k1, f):
             delta_x[k] = dC_da * activation_prime(f, a_x[k])  # eq I4, I2', M4
 
 
-@inline
+@helper
 def _f_prime_factor(delta_prev, a_prev, x0, x1, k0, k1, f):
     """:func:`_times_f_prime`, compiled with f known for the derivations' sigmoid."""
     if f == SIGMOID:
@@ -662,7 +662,7 @@ def feedforward(weights, weights_T, biases, X, out, acts, f_codes):
             a_prev = a
 
 
-@serial
+@inline
 def backprop(weights, biases, weights_T, nabla_w, nabla_b, ws, f_codes, cost, s):
     """Forward and backward pass for the mini-batch already in the workspace ``ws``.
 
