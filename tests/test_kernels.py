@@ -122,10 +122,36 @@ def test_sgd_epoch_matches_reference_epoch(rng, sizes, batch, n):
         np.testing.assert_allclose(got, want, rtol=1e-11, atol=1e-13)
 
 
+def test_feedforward_chunk_gives_narrow_networks_enough_work_to_share():
+    """A narrow network's chunks carry enough work for the parallel kernels, within the
+    buffer bound; a wide one's are the smallest chunk."""
+    from loopbp.network import (
+        FEEDFORWARD_BUFFER,
+        FEEDFORWARD_CHUNK,
+        PARALLEL_MIN_FLOPS,
+        feedforward_chunk,
+        flops_per_batch,
+    )
+
+    narrow = [64, 30, 10]
+    chunk = feedforward_chunk(narrow, 10 ** 6)
+    assert chunk > FEEDFORWARD_CHUNK
+    assert flops_per_batch(narrow, chunk, backward=False) >= PARALLEL_MIN_FLOPS
+    assert feedforward_chunk(narrow, 500) == 500  # never more rows than there are
+    assert feedforward_chunk([1024] * 4, 10 ** 6) == FEEDFORWARD_CHUNK
+    # [1, 3000, 1] would need 1667 rows for the flops, but 1667 * 3000 entries of buffer
+    # exceed the bound, so it keeps the smallest chunk
+    assert flops_per_batch([1, 3000, 1], 1667, backward=False) >= PARALLEL_MIN_FLOPS
+    assert 1667 * 3000 > FEEDFORWARD_BUFFER
+    assert feedforward_chunk([1, 3000, 1], 10 ** 6) == FEEDFORWARD_CHUNK
+
+
 def test_large_feedforward_uses_chunks(rng):
     """More rows than one feed-forward chunk: every chunk lands in its place."""
-    net = loopbp.Network([3, 4, 2], seed=0)
-    X = rng.random((loopbp.network.FEEDFORWARD_CHUNK * 2 + 37, 3))
+    net = loopbp.Network([300, 40, 2], seed=0)
+    chunk = loopbp.network.feedforward_chunk(net.sizes, 10 ** 9)
+    assert chunk == loopbp.network.FEEDFORWARD_CHUNK  # several chunks below
+    X = rng.random((chunk * 2 + 37, 300))
     np.testing.assert_allclose(net.feedforward(X),
                                reference.feedforward(net.weights, net.biases, X)[-1],
                                rtol=1e-12)

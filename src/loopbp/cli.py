@@ -62,7 +62,7 @@ from .costs import COSTS, REQUIRED_OUTPUT
 from .early_stopping import MONITORS
 from .history import History
 from .init import INITIALIZERS
-from .network import FEEDFORWARD_CHUNK, Network
+from .network import Network, feedforward_chunk
 from .optimizers import OPTIMIZERS, Optimizer
 from .plot import FORMATS as PLOT_FORMATS
 from .training import TrainingDiverged, load_checkpoint
@@ -391,7 +391,7 @@ def _feedforward_warm_up(net: Network, rows: Sequence[int], *, cost: bool = Fals
     The kernels depend on the rows fed forward at a time (serial or parallel
     twins); with ``cost`` the mean cost's kernel is compiled too.
     """
-    for n in sorted({min(r, FEEDFORWARD_CHUNK) for r in rows if r > 0}):
+    for n in sorted({feedforward_chunk(net.sizes, r) for r in rows if r > 0}):
         X = np.zeros((n, net.sizes[0]), net.dtype)
         if cost:
             net.mean_cost(X, np.zeros(n, np.int64))

@@ -26,8 +26,11 @@ from .init import INITIALIZERS, initial_parameters
 if TYPE_CHECKING:
     from .training import History
 
-#: Rows fed forward at a time by :meth:`Network.feedforward` (bounds its buffers).
+#: Fewest rows fed forward at a time by :meth:`Network.feedforward` (see
+#: :func:`feedforward_chunk`).
 FEEDFORWARD_CHUNK = 1024
+#: Most entries of one hidden layer's buffer in :meth:`Network.feedforward`.
+FEEDFORWARD_BUFFER = 2 ** 21
 #: Floating-point operations per mini-batch (forward and backward) from which
 #: the parallel kernels pay for their thread launches; below it the serial
 #: twins run.  The choice depends on the work only, never on the thread count,
@@ -39,6 +42,22 @@ def flops_per_batch(sizes: Sequence[int], rows: int, *, backward: bool = True) -
     """Floating-point operations for ``rows`` examples: 2 per weight forward, 4 more backward."""
     per_weight = 6 if backward else 2
     return per_weight * rows * sum(n_in * n_out for n_in, n_out in pairwise(sizes))
+
+
+def feedforward_chunk(sizes: Sequence[int], n: int) -> int:
+    """Rows fed forward at a time for ``n`` rows of input.
+
+    Enough rows for the parallel kernels to pay (:data:`PARALLEL_MIN_FLOPS`):
+    a narrow network fed in small chunks would run serially, on one core,
+    however large its input.  Never fewer than :data:`FEEDFORWARD_CHUNK` rows
+    (unless ``n`` is), and above that no more than keep each hidden layer's
+    buffer within :data:`FEEDFORWARD_BUFFER` entries.
+    """
+    per_row = flops_per_batch(sizes, 1, backward=False)
+    rows = max(FEEDFORWARD_CHUNK, -(-PARALLEL_MIN_FLOPS // per_row))
+    widest = max(sizes[1:-1], default=1)
+    rows = min(rows, max(FEEDFORWARD_CHUNK, FEEDFORWARD_BUFFER // widest))
+    return min(n, rows)
 
 
 def kernels_for(sizes: Sequence[int], rows: int, *, backward: bool = True):
@@ -239,7 +258,7 @@ class Network:
         network's dtype, shape ``(n, sizes[0])``, finite (as :func:`check.as_inputs` makes)."""
         weights, biases = self.parameters()
         out = np.empty((inputs.shape[0], self.sizes[-1]), self.dtype)
-        chunk = min(inputs.shape[0], FEEDFORWARD_CHUNK)
+        chunk = feedforward_chunk(self.sizes, inputs.shape[0])
         # buffers for the hidden layers; the inputs' is never written (no columns)
         acts = typed_list([np.empty((chunk, s if i else 0), self.dtype)
                            for i, s in enumerate(self.sizes[:-1])])
