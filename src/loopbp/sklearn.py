@@ -63,7 +63,7 @@ from tqdm.auto import tqdm
 from ._jit import get_num_threads, set_num_threads
 from .network import Network
 from .optimizers import Optimizer, initial_state
-from .training import _StopRequest, _Trainer
+from .training import _StopRequest, _Trainer, sum_of_squares
 
 __all__ = ["MLPClassifier", "MLPRegressor"]
 
@@ -410,8 +410,7 @@ class _BaseMLP(BaseEstimator, metaclass=ABCMeta):
         if self.out_activation_ == "identity":
             # scikit-learn's squared error is also averaged over the outputs
             mean_cost /= self.n_outputs_
-        squares = sum(float(np.dot(w.ravel(), w.ravel())) for w in self.net_.weights)
-        return mean_cost + 0.5 * self.alpha * squares * l2_share
+        return mean_cost + 0.5 * self.alpha * sum_of_squares(self.net_.weights) * l2_share
 
     def _update_no_improvement_count(self, X_val: np.ndarray | None, y_val: Any,
                                      sw_val: np.ndarray | None) -> None:

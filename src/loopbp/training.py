@@ -103,6 +103,16 @@ class Settings:
     checkpoint_every: int
 
 
+def sum_of_squares(weights: Any) -> float:
+    """``Σ w²`` over every entry of the weight matrices (for the L2 term of a reported cost).
+
+    NumPy's own summing loop (``einsum``), not a BLAS dot product: a BLAS call
+    wakes OpenBLAS's threads, which then spin for a while on the cores the
+    next kernels are about to use.
+    """
+    return sum(float(np.einsum("jk,jk->", w, w)) for w in weights)
+
+
 def _settings(epochs: Any, mini_batch_size: Any, eta: Any, *, optimizer: Any, momentum: Any,
               betas: Any, epsilon: Any, l2: Any, schedule: Any, early_stopping: Any,
               monitor: Any, min_delta: Any, validation_fraction: Any, progress: Any,
@@ -511,8 +521,7 @@ def run_epochs(net: Network, s: Settings, history: History, done: int,
                         saved_on_stop = True
                     break
                 if s.l2:
-                    record.cost += 0.5 * trainer.decay * sum(
-                        float(np.dot(w.ravel(), w.ravel())) for w in net.weights)
+                    record.cost += 0.5 * trainer.decay * sum_of_squares(net.weights)
                 if validation is not None:
                     record.validation_cost, record.validation_correct = validation.measure(net)
                     if validation.labels is not None:
