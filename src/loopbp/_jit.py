@@ -95,7 +95,7 @@ def _compiler(fastmath: Any = FASTMATH, **options: Any) -> Any:
 #: Parallel kernels: ``prange`` loops run on the thread pool.
 kernel = _compiler(parallel=True)
 
-#: Serial compiled code (drivers that call kernels, scalar formulas).
+#: Serial compiled code (the drivers that call kernels, short serial loops).
 serial = _compiler()
 
 #: Scalar formulas and register tiles, copied into the code that calls them
@@ -111,7 +111,6 @@ inline = _compiler(inline="always")
 #: by several seconds.  Callable from compiled code only (no Python wrapper is built:
 #: calling one from Python crashes, so each is private to its module).
 helper = _compiler(no_cpython_wrapper=True)
-
 
 #: Loops whose every operation must round as written, in whatever kernel calls
 #: them: no re-association, no fused multiply-add.  A fast-math loop may be
