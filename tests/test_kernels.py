@@ -17,7 +17,8 @@ from loopbp.optimizers import SGD
 # (n_in, n_out, n): tiles and row forms, with rows, sums and blocks left over at the edges
 LAYER_SHAPES = [(1, 1, 1), (1, 3, 2), (3, 1, 5), (4, 4, 4), (5, 7, 3), (8, 4, 17),
                 (13, 9, 16), (30, 10, 10), (64, 30, 33), (40, 100, 13), (7, 300, 37),
-                (130, 20, 7), (300, 10, 9), (127, 16, 6), (128, 16, 6)]
+                (130, 20, 7), (300, 10, 9), (127, 16, 6), (128, 16, 6),
+                (64, 30, 300), (30, 10, 257), (100, 63, 130), (100, 64, 129)]
 TOL = {np.float64: dict(rtol=1e-12, atol=1e-13), np.float32: dict(rtol=2e-5, atol=2e-6)}
 
 
@@ -36,6 +37,23 @@ def test_forward_layer_matches_matrix_form(rng, n_in, n_out, n, dtype):
     kernels.forward_layer(w, np.ascontiguousarray(w.T), b, a_prev, a, SIGMOID)
     expected = reference.sigmoid(a_prev.astype(np.float64) @ w.T.astype(np.float64) + b)
     np.testing.assert_allclose(a, expected, **TOL[dtype])
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+@pytest.mark.parametrize(("n_in", "n_out", "n"), [(64, 30, 300), (30, 10, 129), (5, 1, 3)])
+def test_column_form_gives_the_row_forms_bits(rng, n_in, n_out, n, dtype):
+    """A narrow layer (column form) gives exactly the outputs of the same neurons in a
+    layer wide enough for the row form: the same products, added in the same order."""
+    width = kernels.COLUMN_FORM_MAX_WIDTH
+    assert kernels.forward_by_columns(n_in, n_out) and kernels.forward_by_rows(n_in, width)
+    w, b, a_prev = _layer(rng, n_in, n_out, n, dtype)
+    w_wide = np.vstack([w, rng.standard_normal((width - n_out, n_in)).astype(dtype)])
+    b_wide = np.concatenate([b, np.zeros(width - n_out, dtype)])
+    a, a_wide = np.empty((n, n_out), dtype), np.empty((n, width), dtype)
+    kernels.forward_layer(w, np.empty((0, 0), dtype), b, a_prev, a, SIGMOID)
+    kernels.forward_layer(w_wide, np.ascontiguousarray(w_wide.T), b_wide, a_prev, a_wide,
+                          SIGMOID)
+    np.testing.assert_array_equal(a, a_wide[:, :n_out])
 
 
 @pytest.mark.parametrize("dtype", [np.float64, np.float32])

@@ -73,6 +73,13 @@ PANEL = 16
 ROW_FORM_MAX_SUM = 128
 #: ... when each row of the result has at least this many entries to vectorize over.
 ROW_FORM_MIN_WIDTH = 16
+#: Layers with short sums and fewer neurons than this are fed forward by columns
+#: (:func:`_products_by_columns`): a row of a few dozen entries leaves most of its
+#: vector lanes to a scalar remainder, a column of a block of examples does not.
+COLUMN_FORM_MAX_WIDTH = 64
+#: Examples per transposed block of the column form (their inputs stay in the
+#: first-level cache while every neuron's sum reads them).
+COLUMN_BLOCK = 256
 #: Weight matrices up to this many entries keep the row form for long sums too, in the
 #: hidden errors and the gradients: it reads the matrix once per four rows, which costs
 #: little while the matrix sits in the second-level cache, and needs no transposes.
@@ -81,7 +88,7 @@ ROW_FORM_MAX_WEIGHTS = 2 ** 18
 ROW_BLOCK = 256
 #: Rows (examples) per task of the dot-product tile's layers: a task's block of the
 #: input stays in the second-level cache while every neuron panel reads it.
-ROWS_PER_TASK = 64
+ROWS_PER_TASK = 256
 
 
 @inline
@@ -165,7 +172,13 @@ def _sums_for_columns(p, p0, q, out):
 @inline
 def forward_by_rows(n_in, n_out):
     """Whether a layer's forward sums (over ``n_in`` inputs) take the row form."""
-    return n_in < ROW_FORM_MAX_SUM and n_out >= ROW_FORM_MIN_WIDTH
+    return n_in < ROW_FORM_MAX_SUM and n_out >= COLUMN_FORM_MAX_WIDTH
+
+
+@inline
+def forward_by_columns(n_in, n_out):
+    """Whether a layer's forward sums take the column form (short sums, few neurons)."""
+    return n_in < ROW_FORM_MAX_SUM and n_out < COLUMN_FORM_MAX_WIDTH
 
 
 @inline
@@ -277,6 +290,54 @@ def _bias_and_activation(a, b, x0, x1, j0, j1, f):
         _add_bias_and_activate(a, b, x0, x1, j0, j1, IDENTITY)
 
 
+@inline
+def _add_bias_and_activate_by_columns(z_T, b, m, f):
+    """``z_T[j, e] ← f(z_T[j, e] + b[j])`` for the first ``m`` columns (examples) of ``z_T``."""
+    for j in range(z_T.shape[0]):
+        b_j = b[j]
+        z_j = z_T[j, :m]  # a row view (see _products_by_rows)
+        for e in range(m):
+            z = z_j[e] + b_j  # eq I1, M1: z_j = Σ_k w_jk a_k + b_j
+            z_j[e] = activation(f, z)  # eq I2, M2: a_j = f(z_j)
+
+
+@helper
+def _products_by_columns(a, a_prev, w, b, x0, x1, f):
+    """The column form: ``a[x, j] = f(Σ_k w_jk a_prev[x, k] + b_j)`` for x in [x0, x1).
+
+    For layers with short sums and few neurons, whose rows of a few dozen
+    entries would leave much of each pass to a scalar remainder.  The block
+    of examples (at most :data:`COLUMN_BLOCK`) is transposed, so that a
+    column holds one input of every example; :func:`_products_by_rows` then
+    forms ``z_T[j, ·] = Σ_k w_jk a_T[k, ·]`` along whole columns, the
+    activation runs along them too, and the block is transposed back.  Every
+    output adds the same products in the same order as in the row form
+    (groups of four in k order, then the rest), so both forms give the same bits.
+    """
+    n_in = a_prev.shape[1]
+    n_out = w.shape[0]
+    m = x1 - x0
+    a_T = np.empty((n_in, m), a.dtype)  # the block's inputs, transposed
+    z_T = np.empty((n_out, m), a.dtype)  # its weighted inputs, transposed
+    for e in range(m):
+        for k in range(n_in):
+            a_T[k, e] = a_prev[x0 + e, k]
+    _products_by_rows(z_T, w, a_T, 0, n_out, 0, m)  # z_T[j, e] ← Σ_k w_jk a_T[k, e]
+    if f == SIGMOID:  # each loop compiled with its f known (see _bias_and_activation)
+        _add_bias_and_activate_by_columns(z_T, b, m, SIGMOID)
+    elif f == RELU:
+        _add_bias_and_activate_by_columns(z_T, b, m, RELU)
+    elif f == TANH:
+        _add_bias_and_activate_by_columns(z_T, b, m, TANH)
+    elif f == LEAKY_RELU:
+        _add_bias_and_activate_by_columns(z_T, b, m, LEAKY_RELU)
+    else:  # identity, and a softmax layer's weighted inputs (the softmax follows)
+        _add_bias_and_activate_by_columns(z_T, b, m, IDENTITY)
+    for e in range(m):
+        for j in range(n_out):
+            a[x0 + e, j] = z_T[j, e]
+
+
 @kernel
 def forward_layer(w, w_T, b, a_prev, a, f):
     """Feed one layer forward: equations I1/M1 and I2/M2 for every example.
@@ -290,11 +351,16 @@ def forward_layer(w, w_T, b, a_prev, a, f):
     n, n_in = a_prev.shape
     n_out = w.shape[0]
     rows_form = forward_by_rows(n_in, n_out)
+    if forward_by_columns(n_in, n_out):
+        for t in prange((n + COLUMN_BLOCK - 1) // COLUMN_BLOCK):  # a block of examples
+            x0 = t * COLUMN_BLOCK
+            _products_by_columns(a, a_prev, w, b, x0, min(x0 + COLUMN_BLOCK, n), f)
     # a task: a block of examples × a block of neurons (one grid for both forms, so the
     # activation loop below is compiled once)
     rows, cols = (PANEL, ROW_BLOCK) if rows_form else (ROWS_PER_TASK, PANEL)
     n_col_blocks = (n_out + cols - 1) // cols
-    for t in prange(((n + rows - 1) // rows) * n_col_blocks):
+    n_tasks = 0 if forward_by_columns(n_in, n_out) else ((n + rows - 1) // rows) * n_col_blocks
+    for t in prange(n_tasks):
         x0 = (t // n_col_blocks) * rows
         x1 = min(x0 + rows, n)
         j0 = (t % n_col_blocks) * cols
