@@ -1,6 +1,6 @@
 """The compiled exponential, e^x − 1, tanh and sigmoid: within a few ulps of NumPy's over
-the whole float64 range, with the special values right (they replace library calls so
-that the activation loops vectorize)."""
+the whole float64 range (and the exponential and sigmoid of the float32 range), with the
+special values right (they replace library calls so that the activation loops vectorize)."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from loopbp._jit import serial
-from loopbp.activations import exp, expm1, sigmoid, tanh
+from loopbp.activations import exp, exp32, exp64, expm1, sigmoid, tanh
 
 EPS = np.finfo(np.float64).eps
 
@@ -75,3 +75,59 @@ def test_special_values():
     np.testing.assert_array_equal(t, [0.0, 1e-300, -1e-300, 1.0, -1.0, 1.0, -1.0, np.nan])
     s = _map(sigmoid)(np.array([0.0, np.inf, -np.inf, np.nan, 800.0, -800.0]))
     np.testing.assert_array_equal(s, [0.5, 1.0, 0.0, np.nan, 1.0, 0.0])
+
+
+@pytest.fixture(scope="module")
+def points32():
+    rng = np.random.default_rng(1)
+    n = 200_000
+    return np.concatenate([
+        rng.uniform(-88, 89, n),  # the whole range of e^x in float32
+        rng.uniform(-1, 1, n),
+        10.0 ** rng.uniform(-30, 0, n) * rng.choice([-1, 1], n),
+        rng.normal(0, 5, n),
+    ]).astype(np.float32)
+
+
+def _ulps32(got, exact):
+    """Largest error in float32 ulps of the exact values (given in float64)."""
+    keep = np.isfinite(exact) & (np.abs(exact) >= np.finfo(np.float32).tiny) & (
+        np.abs(exact) <= np.finfo(np.float32).max)
+    spacing = np.spacing(exact[keep].astype(np.float32)).astype(np.float64)
+    return np.max(np.abs(got[keep].astype(np.float64) - exact[keep]) / spacing)
+
+
+def test_float32_exp_within_an_ulp_and_a_quarter(points32):
+    with np.errstate(over="ignore"):
+        exact = np.exp(points32.astype(np.float64))
+    got = _map(exp32)(points32)
+    assert got.dtype == np.float32
+    assert _ulps32(got, exact) <= 1.25
+
+
+def test_exp_takes_the_precision_of_its_argument(points32):
+    """Compiled, ``exp`` is exp32 on float32 and exp64 on float64, bit for bit."""
+    np.testing.assert_array_equal(_map(exp)(points32), _map(exp32)(points32))
+    x = points32.astype(np.float64)
+    np.testing.assert_array_equal(_map(exp)(x), _map(exp64)(x))
+    assert exp(np.float32(1)) == exp32(np.float32(1)) != exp64(1.0)
+
+
+def test_float32_sigmoid_within_three_ulps(points32):
+    z = points32.astype(np.float64)
+    e = np.exp(-np.abs(z))
+    exact = np.where(z >= 0, 1 / (1 + e), e / (1 + e))
+    assert _ulps32(_map(sigmoid)(points32), exact) <= 3
+
+
+def test_float32_special_values():
+    x = np.array([0, np.inf, -np.inf, np.nan, 88.72, 88.73, -87.3, -87.4, -100], np.float32)
+    got = _map(exp32)(x)
+    np.testing.assert_array_equal(got[:4], np.array([1, np.inf, 0, np.nan], np.float32))
+    exact = np.exp(x.astype(np.float64))
+    assert got[4] == pytest.approx(exact[4], rel=3e-7)
+    assert got[5] == np.inf
+    assert got[6] == pytest.approx(exact[6], rel=3e-7)
+    assert got[7] == got[8] == 0  # below the smallest normal float32: flushed
+    s = _map(sigmoid)(np.array([0, np.inf, -np.inf, np.nan, 100, -100], np.float32))
+    np.testing.assert_array_equal(s, np.array([0.5, 1, 0, np.nan, 1, 0], np.float32))

@@ -27,6 +27,7 @@ import types
 from collections.abc import Iterator
 from typing import Any
 
+import llvmlite.ir
 import numba
 import numba.extending
 import numpy as np
@@ -129,6 +130,21 @@ def float64_from_bits(typingctx: Any, bits: Any) -> Any:
 
     def codegen(context: Any, builder: Any, sig: Any, args: Any) -> Any:
         return builder.bitcast(args[0], context.get_value_type(numba.types.float64))
+
+    return signature, codegen
+
+
+@numba.extending.intrinsic
+def float32_from_bits(typingctx: Any, bits: Any) -> Any:
+    """The float32 whose IEEE-754 bit pattern is the low 32 bits of the integer ``bits``
+    (a bitcast, as :func:`float64_from_bits`)."""
+    if not isinstance(bits, numba.types.Integer):
+        return None
+    signature = numba.types.float32(bits)
+
+    def codegen(context: Any, builder: Any, sig: Any, args: Any) -> Any:
+        low = builder.trunc(args[0], llvmlite.ir.IntType(32)) if bits.bitwidth > 32 else args[0]
+        return builder.bitcast(low, context.get_value_type(numba.types.float32))
 
     return signature, codegen
 

@@ -28,9 +28,11 @@ from __future__ import annotations
 
 import math
 
+import numba
+import numba.extending
 import numpy as np
 
-from ._jit import float64_from_bits, inline, strict
+from ._jit import float32_from_bits, float64_from_bits, inline, strict
 
 SIGMOID, TANH, RELU, LEAKY_RELU, IDENTITY, SOFTMAX = range(6)
 
@@ -55,9 +57,36 @@ LOG2_E = 1.44269504088896338700e+00
 EXP_MAX = 709.782712893384
 EXP_MIN = -708.3964185322641
 
+# The same for float32 (np.float32 constants keep the arithmetic in float32): LN2_HI32 has
+# 9 significant bits, so k·LN2_HI32 is exact for |k| < 2^15.
+LN2_HI32 = np.float32(0.693359375)
+LN2_LO32 = np.float32(-2.12194440e-4)
+LOG2_E32 = np.float32(LOG2_E)
+EXP_MAX32 = np.float32(88.72283)
+EXP_MIN32 = np.float32(-87.33654)
+#: Taylor coefficients 1/n! of e^r in float32, n = 0 … 7 (the next term is below 6e-9).
+TAYLOR32 = tuple(np.float32(1 / math.factorial(n)) for n in range(8))
+
+
+def exp(x: float) -> float:
+    """e^x in the precision of ``x``: :func:`exp32` for float32, :func:`exp64` otherwise.
+
+    In compiled code the choice is made when the caller is compiled (an
+    overload), so a float32 network's activations run in float32 vectors,
+    twice as many lanes as float64, with a polynomial half as long.
+    """
+    return exp32(x) if isinstance(x, np.float32) else exp64(x)
+
+
+@numba.extending.overload(exp, inline="always")
+def _exp_by_precision(x):  # numba compares the names and annotations with the lambdas
+    if x == numba.types.float32:
+        return lambda x: exp32(x)
+    return lambda x: exp64(x)
+
 
 @strict
-def exp(x):
+def exp64(x):
     """e^x in float64, as arithmetic the compiler can vectorize (no library call).
 
     x = k ln 2 + r with integer k and ``|r| ≤ ln 2 / 2``, so e^x = 2^k e^r: e^r
@@ -82,6 +111,30 @@ def exp(x):
         result = math.inf
     if x < EXP_MIN:
         result = 0.0
+    return result if x == x else x  # NaN stays NaN
+
+
+@strict
+def exp32(x):
+    """e^x in float32, the same way as :func:`exp64` (within about 1.2 ulp of float32).
+
+    x = k ln 2 + r as there; e^r from its Taylor series to r⁷, every step
+    rounded to float32; 2^k written into a float32's exponent bits.  Results
+    below the smallest normal float32 are flushed to 0.
+    """
+    c0, c1, c2, c3, c4, c5, c6, c7 = TAYLOR32
+    k = np.floor(x * LOG2_E32 + c2)  # c2 = 1/2: k is x / ln 2 rounded to an integer
+    r = (x - k * LN2_HI32) - k * LN2_LO32
+    p = c0 + r * (c1 + r * (c2 + r * (c3 + r * (c4 + r * (c5 + r * (c6 + r * c7))))))
+    k = min(max(k, np.float32(-126)), np.float32(128))
+    if k > 127:  # the one k beyond the normal range below EXP_MAX32: 2 · 2^127
+        p *= np.float32(2)
+        k = np.float32(127)
+    result = p * float32_from_bits((np.int64(k) + 127) << 23)
+    if x > EXP_MAX32:
+        result = np.float32(np.inf)
+    if x < EXP_MIN32:
+        result = np.float32(0)
     return result if x == x else x  # NaN stays NaN
 
 
@@ -123,7 +176,8 @@ def sigmoid(z):
     computed and one is chosen, so a loop of sigmoids has no branch.
     """
     e = exp(-abs(z))
-    return 1 / (1 + e) if z >= 0 else e / (1 + e)
+    one = np.float32(1)  # exact in either precision, so the sigmoid keeps the precision of z
+    return one / (one + e) if z >= 0 else e / (one + e)
 
 
 @inline

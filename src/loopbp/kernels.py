@@ -31,7 +31,10 @@ value loaded from memory feeds four multiply-adds.  The summed index is walked
 in blocks that stay in cache (:func:`_sums_for_columns`); tiles that hang over
 the edge of a matrix repeat its last row and store only the real sums.  For
 small mini-batches the weight gradient uses a row form instead
-(:func:`_add_outer_4x4`), which needs no transposed copies.
+(:func:`_add_outer_4x4`), which needs no transposed copies.  Layers with short
+sums feed forward in the row form (:func:`_products_by_rows`), along rows of
+the result, or when those rows are too short to fill the vector lanes, along
+columns of a transposed block of examples (:func:`_products_by_columns`).
 """
 
 from __future__ import annotations
