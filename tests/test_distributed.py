@@ -161,7 +161,7 @@ def test_same_network_as_one_process(client, optimizer, eta, kind):
 
 
 #: Networks whose kernels read transposed weights: the first layer's short forward sums
-#: (fewer than 128 inputs, at least 64 outputs) and, in the second, the error sent back
+#: (fewer than 128 inputs, at least 16 outputs) and, in the second, the error sent back
 #: through a 300 → 900 layer (too many weights for the row form).
 TRANSPOSED = {"short first layer": [40, 64, 10], "300-neuron hidden layer": [8, 300, 900, 3]}
 

@@ -40,12 +40,17 @@ def test_forward_layer_matches_matrix_form(rng, n_in, n_out, n, dtype):
 
 
 @pytest.mark.parametrize("dtype", [np.float64, np.float32])
-@pytest.mark.parametrize(("n_in", "n_out", "n"), [(64, 30, 300), (30, 10, 129), (5, 1, 3)])
+@pytest.mark.parametrize(("n_in", "n_out", "n"), [(64, 30, 300), (30, 10, 129), (5, 1, 3),
+                                                  (30, 10, 10)])
 def test_column_form_gives_the_row_forms_bits(rng, n_in, n_out, n, dtype):
     """A narrow layer (column form) gives exactly the outputs of the same neurons in a
     layer wide enough for the row form: the same products, added in the same order."""
+    # and so a 30-neuron layer's outputs do not depend on the number of examples,
+    # though it takes the row form for a few and the column form for many
+    assert not kernels.forward_by_columns(64, 30, kernels.COLUMN_FORM_MIN_ROWS - 1)
     width = kernels.COLUMN_FORM_MAX_WIDTH
-    assert kernels.forward_by_columns(n_in, n_out) and kernels.forward_by_rows(n_in, width)
+    assert kernels.forward_by_columns(n_in, n_out, n)
+    assert not kernels.forward_by_columns(n_in, width, n) and kernels.forward_by_rows(n_in, width)
     w, b, a_prev = _layer(rng, n_in, n_out, n, dtype)
     w_wide = np.vstack([w, rng.standard_normal((width - n_out, n_in)).astype(dtype)])
     b_wide = np.concatenate([b, np.zeros(width - n_out, dtype)])

@@ -80,9 +80,14 @@ ROW_FORM_MIN_WIDTH = 16
 #: (:func:`_products_by_columns`): a row of a few dozen entries leaves most of its
 #: vector lanes to a scalar remainder, a column of a block of examples does not.
 COLUMN_FORM_MAX_WIDTH = 64
-#: Examples per transposed block of the column form (their inputs stay in the
-#: first-level cache while every neuron's sum reads them).
-COLUMN_BLOCK = 256
+#: Layers whose rows are wide enough for the row form (:data:`ROW_FORM_MIN_WIDTH`) take
+#: the column form only for at least this many examples: for a few, the transposes cost
+#: more than the short rows save.
+COLUMN_FORM_MIN_ROWS = 64
+#: Examples per task of the column form, transposed as one block: columns long enough
+#: that a pass along them is mostly whole vectors, and a block's inputs (under 128 ×
+#: 128 values) stay in the second-level cache.
+COLUMN_BLOCK = 128
 #: Weight matrices up to this many entries keep the row form for long sums too, in the
 #: hidden errors and the gradients: it reads the matrix once per four rows, which costs
 #: little while the matrix sits in the second-level cache, and needs no transposes.
@@ -174,14 +179,20 @@ def _sums_for_columns(p, p0, q, out):
 
 @inline
 def forward_by_rows(n_in, n_out):
-    """Whether a layer's forward sums (over ``n_in`` inputs) take the row form."""
-    return n_in < ROW_FORM_MAX_SUM and n_out >= COLUMN_FORM_MAX_WIDTH
+    """Whether a layer's forward sums (over ``n_in`` inputs) may take the row form."""
+    return n_in < ROW_FORM_MAX_SUM and n_out >= ROW_FORM_MIN_WIDTH
 
 
 @inline
-def forward_by_columns(n_in, n_out):
-    """Whether a layer's forward sums take the column form (short sums, few neurons)."""
-    return n_in < ROW_FORM_MAX_SUM and n_out < COLUMN_FORM_MAX_WIDTH
+def forward_by_columns(n_in, n_out, n):
+    """Whether a layer's forward sums over ``n`` examples take the column form.
+
+    Short sums and few neurons; when the rows are wide enough for the row
+    form, only for enough examples.  Both forms give the same bits, so the
+    choice does not change any result.
+    """
+    return n_in < ROW_FORM_MAX_SUM and n_out < COLUMN_FORM_MAX_WIDTH and (
+        n_out < ROW_FORM_MIN_WIDTH or n >= COLUMN_FORM_MIN_ROWS)
 
 
 @inline
@@ -320,8 +331,9 @@ def _products_by_columns(a, a_prev, w, b, x0, x1, f):
     n_in = a_prev.shape[1]
     n_out = w.shape[0]
     m = x1 - x0
-    a_T = np.empty((n_in, m), a.dtype)  # the block's inputs, transposed
-    z_T = np.empty((n_out, m), a.dtype)  # its weighted inputs, transposed
+    scratch = np.empty((n_in + n_out, m), a.dtype)  # one allocation per block
+    a_T = scratch[:n_in]  # the block's inputs, transposed
+    z_T = scratch[n_in:]  # its weighted inputs, transposed
     for e in range(m):
         for k in range(n_in):
             a_T[k, e] = a_prev[x0 + e, k]
@@ -353,8 +365,9 @@ def forward_layer(w, w_T, b, a_prev, a, f):
     """
     n, n_in = a_prev.shape
     n_out = w.shape[0]
-    rows_form = forward_by_rows(n_in, n_out)
-    if forward_by_columns(n_in, n_out):
+    by_columns = forward_by_columns(n_in, n_out, n)
+    rows_form = forward_by_rows(n_in, n_out) and not by_columns
+    if by_columns:
         for t in prange((n + COLUMN_BLOCK - 1) // COLUMN_BLOCK):  # a block of examples
             x0 = t * COLUMN_BLOCK
             _products_by_columns(a, a_prev, w, b, x0, min(x0 + COLUMN_BLOCK, n), f)
@@ -362,7 +375,7 @@ def forward_layer(w, w_T, b, a_prev, a, f):
     # activation loop below is compiled once)
     rows, cols = (PANEL, ROW_BLOCK) if rows_form else (ROWS_PER_TASK, PANEL)
     n_col_blocks = (n_out + cols - 1) // cols
-    n_tasks = 0 if forward_by_columns(n_in, n_out) else ((n + rows - 1) // rows) * n_col_blocks
+    n_tasks = 0 if by_columns else ((n + rows - 1) // rows) * n_col_blocks
     for t in prange(n_tasks):
         x0 = (t // n_col_blocks) * rows
         x1 = min(x0 + rows, n)
