@@ -304,17 +304,6 @@ def _bias_and_activation(a, b, x0, x1, j0, j1, f):
         _add_bias_and_activate(a, b, x0, x1, j0, j1, IDENTITY)
 
 
-@inline
-def _add_bias_and_activate_by_columns(z_T, b, m, f):
-    """``z_T[j, e] ← f(z_T[j, e] + b[j])`` for the first ``m`` columns (examples) of ``z_T``."""
-    for j in range(z_T.shape[0]):
-        b_j = b[j]
-        z_j = z_T[j, :m]  # a row view (see _products_by_rows)
-        for e in range(m):
-            z = z_j[e] + b_j  # eq I1, M1: z_j = Σ_k w_jk a_k + b_j
-            z_j[e] = activation(f, z)  # eq I2, M2: a_j = f(z_j)
-
-
 @helper
 def _products_by_columns(a, a_prev, w, b, x0, x1, f):
     """The column form: ``a[x, j] = f(Σ_k w_jk a_prev[x, k] + b_j)`` for x in [x0, x1).
@@ -331,23 +320,19 @@ def _products_by_columns(a, a_prev, w, b, x0, x1, f):
     n_in = a_prev.shape[1]
     n_out = w.shape[0]
     m = x1 - x0
-    scratch = np.empty((n_in + n_out, m), a.dtype)  # one allocation per block
+    scratch = np.empty((n_in + n_out + 1, m), a.dtype)  # one allocation per block
     a_T = scratch[:n_in]  # the block's inputs, transposed
-    z_T = scratch[n_in:]  # its weighted inputs, transposed
+    z_T = scratch[n_in:n_in + n_out]  # its weighted inputs, transposed
+    b_row = scratch[n_in + n_out]  # one neuron's bias, once per example
     for e in range(m):
         for k in range(n_in):
             a_T[k, e] = a_prev[x0 + e, k]
-    _products_by_rows(z_T, w, a_T, 0, n_out, 0, m)  # z_T[j, e] ← Σ_k w_jk a_T[k, e]
-    if f == SIGMOID:  # each loop compiled with its f known (see _bias_and_activation)
-        _add_bias_and_activate_by_columns(z_T, b, m, SIGMOID)
-    elif f == RELU:
-        _add_bias_and_activate_by_columns(z_T, b, m, RELU)
-    elif f == TANH:
-        _add_bias_and_activate_by_columns(z_T, b, m, TANH)
-    elif f == LEAKY_RELU:
-        _add_bias_and_activate_by_columns(z_T, b, m, LEAKY_RELU)
-    else:  # identity, and a softmax layer's weighted inputs (the softmax follows)
-        _add_bias_and_activate_by_columns(z_T, b, m, IDENTITY)
+    first = np.int64(0)  # not a literal 0, which would compile another copy of the helper
+    _products_by_rows(z_T, w, a_T, first, n_out, first, m)  # z_T[j, e] ← Σ_k w_jk a_T[k, e]
+    for j in range(n_out):  # z_T[j, e] ← f(z_T[j, e] + b_j), by the rows' compiled loop
+        for e in range(m):
+            b_row[e] = b[j]
+        _bias_and_activation(z_T, b_row, j, j + 1, first, m, f)
     for e in range(m):
         for j in range(n_out):
             a[x0 + e, j] = z_T[j, e]
