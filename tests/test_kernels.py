@@ -8,7 +8,7 @@ from conftest import random_data
 
 import loopbp
 from loopbp import kernels, reference
-from loopbp.activations import SIGMOID
+from loopbp.activations import RELU, SIGMOID, SOFTMAX
 from loopbp.costs import QUADRATIC
 from loopbp.optimizers import SGD
 
@@ -59,6 +59,25 @@ def test_column_form_gives_the_row_forms_bits(rng, n_in, n_out, n, dtype):
     kernels.forward_layer(w_wide, np.ascontiguousarray(w_wide.T), b_wide, a_prev, a_wide,
                           SIGMOID)
     np.testing.assert_array_equal(a, a_wide[:, :n_out])
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+@pytest.mark.parametrize("f", [SIGMOID, RELU, SOFTMAX])
+def test_outputs_do_not_depend_on_the_number_of_examples(rng, f, dtype):
+    """A 20-neuron layer takes the row form for 10 examples and the column form for 300
+    (its softmax too): the first 10 outputs are the same bits either way."""
+    n_in, n_out = 30, 20
+    assert not kernels.forward_by_columns(n_in, n_out, 10)
+    assert kernels.forward_by_columns(n_in, n_out, 300)
+    w, b, a_prev = _layer(rng, n_in, n_out, 300, dtype)
+    w_T = np.ascontiguousarray(w.T)
+    few, many = np.empty((10, n_out), dtype), np.empty((300, n_out), dtype)
+    kernels.forward_layer(w, w_T, b, a_prev[:10], few, f)
+    kernels.forward_layer(w, w_T, b, a_prev, many, f)
+    np.testing.assert_array_equal(few, many[:10])
+    if f == SOFTMAX:
+        z = a_prev.astype(np.float64) @ w.T.astype(np.float64) + b
+        np.testing.assert_allclose(many, reference.softmax(z), **TOL[dtype])
 
 
 @pytest.mark.parametrize("dtype", [np.float64, np.float32])

@@ -233,3 +233,35 @@ def softmax_row(a, x):
         total += a[x, j]
     for j in range(n_out):
         a[x, j] /= total  # eq softmax: a_j = e^{z_j} / Σ_i e^{z_i}
+
+
+@strict
+def softmax_columns(z_T, m, z_max, total):
+    """:func:`softmax_row` for each of the first ``m`` columns of ``z_T``, a transposed
+    block of weighted inputs (one row per neuron, one column per example).
+
+    The loops run along the rows, so they vectorize over the examples; each
+    column meets the same operations in the same order as a row does in
+    :func:`softmax_row`, so both give the same bits.  ``z_max`` (same dtype)
+    and ``total`` (float64) hold at least ``m`` entries of scratch.
+    """
+    n_out = z_T.shape[0]
+    z_max, total = z_max[:m], total[:m]
+    z_0 = z_T[0, :m]
+    for e in range(m):
+        z_max[e] = z_0[e]
+    for j in range(1, n_out):
+        z_j = z_T[j, :m]  # row views: indices from 0 need no wraparound, so loops vectorize
+        for e in range(m):
+            z_max[e] = max(z_max[e], z_j[e])
+    for e in range(m):
+        total[e] = 0.0
+    for j in range(n_out):
+        z_j = z_T[j, :m]
+        for e in range(m):
+            z_j[e] = exp(z_j[e] - z_max[e])
+            total[e] += z_j[e]
+    for j in range(n_out):
+        z_j = z_T[j, :m]
+        for e in range(m):
+            z_j[e] /= total[e]  # eq softmax: a_j = e^{z_j} / Σ_i e^{z_i}

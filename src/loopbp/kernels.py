@@ -55,6 +55,7 @@ from .activations import (
     TANH,
     activation,
     activation_prime,
+    softmax_columns,
     softmax_row,
 )
 from .costs import QUADRATIC, cost_term, output_error_term, quadratic_cost_derivative
@@ -313,7 +314,7 @@ def _products_by_columns(a, a_prev, w, b, x0, x1, f):
     of examples (at most :data:`COLUMN_BLOCK`) is transposed, so that a
     column holds one input of every example; :func:`_products_by_rows` then
     forms ``z_T[j, ·] = Σ_k w_jk a_T[k, ·]`` along whole columns, the
-    activation runs along them too, and the block is transposed back.  Every
+    activation (a softmax too) runs along them, and the block is transposed back.  Every
     output adds the same products in the same order as in the row form
     (groups of four in k order, then the rest), so both forms give the same bits.
     """
@@ -333,6 +334,8 @@ def _products_by_columns(a, a_prev, w, b, x0, x1, f):
         for e in range(m):
             b_row[e] = b[j]
         _bias_and_activation(z_T, b_row, j, j + 1, first, m, f)
+    if f == SOFTMAX:  # along the columns too (b_row is free again: it takes the maxima)
+        softmax_columns(z_T, m, b_row, np.empty(m, np.float64))  # eq softmax
     for e in range(m):
         for j in range(n_out):
             a[x0 + e, j] = z_T[j, e]
@@ -371,7 +374,7 @@ def forward_layer(w, w_T, b, a_prev, a, f):
         else:
             _sums_for_columns(w, j0, a_prev[x0:x1], a[x0:x1])  # a[x, j] ← Σ_k w_jk a_prev[x, k]
         _bias_and_activation(a, b, x0, x1, j0, j1, f)
-    if f == SOFTMAX:
+    if f == SOFTMAX and not by_columns:  # (the column form took its softmax by columns)
         for x in prange(n):
             softmax_row(a, x)  # eq softmax: a_j = e^{z_j} / Σ_i e^{z_i}
 
