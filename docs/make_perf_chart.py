@@ -62,12 +62,14 @@ def asv_size_names() -> dict[str, str]:
 def from_ratios_json(path: Path) -> tuple[list[dict], str]:
     data = json.loads(path.read_text(encoding="utf-8"))
     source = data.get("source", {})
-    # Timings only: peak-memory benchmarks have peers too, but their ratio is not a speed.
+    # Epochs and inference only: peak-memory benchmarks have peers too, but their ratio is
+    # not a speed, and a single step (Step) times the fixed cost of one call more than work.
     names = asv_size_names()
     rows = [{"work": r["benchmark"], "peer": r["peer"], "ratio": float(r["median_ratio"]),
              "sizes": (f"{r['sizes']} ({names[r['sizes']]})" if r.get("sizes") in names
                        else str(r.get("sizes", "")))}
-            for r in data.get("summary", []) if ".time_" in r["benchmark"]]
+            for r in data.get("summary", [])
+            if r["benchmark"].endswith((".time_epoch", ".time_feedforward"))]
     where = (f"asv results, commit {str(source.get('commit', '?'))[:8]}, "
              f"machine {source.get('machine', '?')}")
     return rows, where
