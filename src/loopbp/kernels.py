@@ -97,7 +97,7 @@ ROW_FORM_MAX_WEIGHTS = 2 ** 18
 ROW_BLOCK = 256
 #: Rows (examples) per task of the dot-product tile's layers: a task's block of the
 #: input stays in the second-level cache while every neuron panel reads it.
-ROWS_PER_TASK = 256
+ROWS_PER_TASK = 64
 
 
 @inline
@@ -353,18 +353,17 @@ def forward_layer(w, w_T, b, a_prev, a, f):
     """
     n, n_in = a_prev.shape
     n_out = w.shape[0]
-    by_columns = forward_by_columns(n_in, n_out, n)
-    rows_form = forward_by_rows(n_in, n_out) and not by_columns
-    if by_columns:
+    if forward_by_columns(n_in, n_out, n):  # its softmax too is taken by columns
         for t in prange((n + COLUMN_BLOCK - 1) // COLUMN_BLOCK):  # a block of examples
             x0 = t * COLUMN_BLOCK
             _products_by_columns(a, a_prev, w, b, x0, min(x0 + COLUMN_BLOCK, n), f)
+        return
+    rows_form = forward_by_rows(n_in, n_out)
     # a task: a block of examples × a block of neurons (one grid for both forms, so the
     # activation loop below is compiled once)
     rows, cols = (PANEL, ROW_BLOCK) if rows_form else (ROWS_PER_TASK, PANEL)
     n_col_blocks = (n_out + cols - 1) // cols
-    n_tasks = 0 if by_columns else ((n + rows - 1) // rows) * n_col_blocks
-    for t in prange(n_tasks):
+    for t in prange(((n + rows - 1) // rows) * n_col_blocks):
         x0 = (t // n_col_blocks) * rows
         x1 = min(x0 + rows, n)
         j0 = (t % n_col_blocks) * cols
@@ -374,7 +373,7 @@ def forward_layer(w, w_T, b, a_prev, a, f):
         else:
             _sums_for_columns(w, j0, a_prev[x0:x1], a[x0:x1])  # a[x, j] ← Σ_k w_jk a_prev[x, k]
         _bias_and_activation(a, b, x0, x1, j0, j1, f)
-    if f == SOFTMAX and not by_columns:  # (the column form took its softmax by columns)
+    if f == SOFTMAX:
         for x in prange(n):
             softmax_row(a, x)  # eq softmax: a_j = e^{z_j} / Σ_i e^{z_i}
 
