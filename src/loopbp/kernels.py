@@ -539,25 +539,56 @@ def hidden_error(w, w_T, delta, a_prev, delta_prev, f_prev):
 
 
 @inline
-def _add_outer_4x4(dC_dw, j0, a_prev, x0, delta):
-    """Row-form register tile: ``dC_dw[j0+r, k] += Σ_c a_prev[x0+c, k] δ[x0+c, j0+r]``.
+def _add_outer_4x4(dC_dw, j0, a_prev, x0, delta, inv_n):
+    """Row-form register tile: ``dC_dw[j0+r, k] += Σ_c a_prev[x0+c, k] δ[x0+c, j0+r] / n``.
 
     Four rows j of ``dC_dw`` take the contributions of four examples x in one
-    pass over k; the sixteen δ values stay in registers for the whole pass.
+    pass over k; the sixteen δ values, each divided by n once (so that no
+    pass over ``dC_dw`` is left for the mean), stay in registers for the
+    whole pass.
     """
-    d00, d01, d02, d03 = delta[x0, j0], delta[x0 + 1, j0], delta[x0 + 2, j0], delta[x0 + 3, j0]
-    d10, d11 = delta[x0, j0 + 1], delta[x0 + 1, j0 + 1]
-    d12, d13 = delta[x0 + 2, j0 + 1], delta[x0 + 3, j0 + 1]
-    d20, d21 = delta[x0, j0 + 2], delta[x0 + 1, j0 + 2]
-    d22, d23 = delta[x0 + 2, j0 + 2], delta[x0 + 3, j0 + 2]
-    d30, d31 = delta[x0, j0 + 3], delta[x0 + 1, j0 + 3]
-    d32, d33 = delta[x0 + 2, j0 + 3], delta[x0 + 3, j0 + 3]
+    d00, d01 = delta[x0, j0] * inv_n, delta[x0 + 1, j0] * inv_n
+    d02, d03 = delta[x0 + 2, j0] * inv_n, delta[x0 + 3, j0] * inv_n
+    d10, d11 = delta[x0, j0 + 1] * inv_n, delta[x0 + 1, j0 + 1] * inv_n
+    d12, d13 = delta[x0 + 2, j0 + 1] * inv_n, delta[x0 + 3, j0 + 1] * inv_n
+    d20, d21 = delta[x0, j0 + 2] * inv_n, delta[x0 + 1, j0 + 2] * inv_n
+    d22, d23 = delta[x0 + 2, j0 + 2] * inv_n, delta[x0 + 3, j0 + 2] * inv_n
+    d30, d31 = delta[x0, j0 + 3] * inv_n, delta[x0 + 1, j0 + 3] * inv_n
+    d32, d33 = delta[x0 + 2, j0 + 3] * inv_n, delta[x0 + 3, j0 + 3] * inv_n
     for k in range(a_prev.shape[1]):
         a0, a1, a2, a3 = a_prev[x0, k], a_prev[x0 + 1, k], a_prev[x0 + 2, k], a_prev[x0 + 3, k]
-        dC_dw[j0, k] += a0 * d00 + a1 * d01 + a2 * d02 + a3 * d03  # eq I6, I1'', M5: a_k δ_j
-        dC_dw[j0 + 1, k] += a0 * d10 + a1 * d11 + a2 * d12 + a3 * d13  # eq I6, I1'', M5
-        dC_dw[j0 + 2, k] += a0 * d20 + a1 * d21 + a2 * d22 + a3 * d23  # eq I6, I1'', M5
-        dC_dw[j0 + 3, k] += a0 * d30 + a1 * d31 + a2 * d32 + a3 * d33  # eq I6, I1'', M5
+        dC_dw[j0, k] += a0 * d00 + a1 * d01 + a2 * d02 + a3 * d03  # eq I6, I1'', M5, avg
+        dC_dw[j0 + 1, k] += a0 * d10 + a1 * d11 + a2 * d12 + a3 * d13  # eq I6, I1'', M5, avg
+        dC_dw[j0 + 2, k] += a0 * d20 + a1 * d21 + a2 * d22 + a3 * d23  # eq I6, I1'', M5, avg
+        dC_dw[j0 + 3, k] += a0 * d30 + a1 * d31 + a2 * d32 + a3 * d33  # eq I6, I1'', M5, avg
+
+
+@inline
+def _add_outer_4x2(dC_dw, j0, a_prev, x, delta, inv_n):
+    """:func:`_add_outer_4x4` for two examples (of those left over after the groups of four)."""
+    d00, d01 = delta[x, j0] * inv_n, delta[x + 1, j0] * inv_n
+    d10, d11 = delta[x, j0 + 1] * inv_n, delta[x + 1, j0 + 1] * inv_n
+    d20, d21 = delta[x, j0 + 2] * inv_n, delta[x + 1, j0 + 2] * inv_n
+    d30, d31 = delta[x, j0 + 3] * inv_n, delta[x + 1, j0 + 3] * inv_n
+    for k in range(a_prev.shape[1]):
+        a0, a1 = a_prev[x, k], a_prev[x + 1, k]
+        dC_dw[j0, k] += a0 * d00 + a1 * d01  # eq I6, I1'', M5, avg: a_k δ_j / n
+        dC_dw[j0 + 1, k] += a0 * d10 + a1 * d11  # eq I6, I1'', M5, avg
+        dC_dw[j0 + 2, k] += a0 * d20 + a1 * d21  # eq I6, I1'', M5, avg
+        dC_dw[j0 + 3, k] += a0 * d30 + a1 * d31  # eq I6, I1'', M5, avg
+
+
+@inline
+def _add_outer_4x1(dC_dw, j0, a_prev, x, delta, inv_n):
+    """:func:`_add_outer_4x4` for one example (the last of those left over)."""
+    d0, d1 = delta[x, j0] * inv_n, delta[x, j0 + 1] * inv_n
+    d2, d3 = delta[x, j0 + 2] * inv_n, delta[x, j0 + 3] * inv_n
+    for k in range(a_prev.shape[1]):
+        a_k = a_prev[x, k]
+        dC_dw[j0, k] += a_k * d0  # eq I6, I1'', M5, avg: a_k δ_j / n
+        dC_dw[j0 + 1, k] += a_k * d1  # eq I6, I1'', M5, avg
+        dC_dw[j0 + 2, k] += a_k * d2  # eq I6, I1'', M5, avg
+        dC_dw[j0 + 3, k] += a_k * d3  # eq I6, I1'', M5, avg
 
 
 @kernel
@@ -590,11 +621,12 @@ def gradients(delta, a_prev, dC_dw, dC_db, delta_T, a_prev_T):
                 dC_db_j += delta_T[j, x]  # eq I7, I1''', M6: ∂C/∂b_j = δ_j, summed over x
             dC_db[j] = dC_db_j * inv_n  # eq avg: mean over the mini-batch
         return
-    # Row form: rows j of dC_dw gather a_k δ_j from each example in turn (no
+    # Row form: rows j of dC_dw gather a_k δ_j / n from each example in turn (no
     # transposes); the inner loop walks k contiguously.  A task takes a panel
-    # of rows j, so four examples' activations, once loaded, serve the whole
-    # panel.
+    # of rows j, four at a time, so that the four rows stay in cache for all of
+    # their passes: one per four examples, then one for two and one for one.
     whole = n - n % TILE  # examples handled four at a time
+    inv_n_d = delta.dtype.type(inv_n)  # 1/n in δ's precision, so float32 tiles stay float32
     for t in prange((n_out + PANEL - 1) // PANEL):
         j0 = t * PANEL
         j1 = min(j0 + PANEL, n_out)
@@ -604,19 +636,26 @@ def gradients(delta, a_prev, dC_dw, dC_db, delta_T, a_prev_T):
             for x in range(n):
                 dC_db_j += delta[x, j]  # eq I7, I1''', M6: ∂C/∂b_j = δ_j, summed over x
             dC_db[j] = dC_db_j * inv_n  # eq avg: mean over the mini-batch
-            for k in range(n_in):
-                dC_dw[j, k] = 0
-        for x0 in range(0, whole, TILE):
-            for j_quad in range(j0, j_whole, TILE):
-                _add_outer_4x4(dC_dw, j_quad, a_prev, x0, delta)
-        for j in range(j0, j1):
-            x_rest = whole if j < j_whole else 0
-            for x in range(x_rest, n):
-                delta_j = delta[x, j]
+        for j_quad in range(j0, j_whole, TILE):
+            for j in range(j_quad, j_quad + TILE):  # the four rows start from zero, in cache
                 for k in range(n_in):
-                    dC_dw[j, k] += a_prev[x, k] * delta_j  # eq I6, I1'', M5: ∂C/∂w_jk = a_k δ_j
+                    dC_dw[j, k] = 0
+            for x0 in range(0, whole, TILE):
+                _add_outer_4x4(dC_dw, j_quad, a_prev, x0, delta, inv_n_d)
+            rest = whole  # the first example left over
+            if n - rest >= 2:
+                _add_outer_4x2(dC_dw, j_quad, a_prev, rest, delta, inv_n_d)
+                rest += 2
+            if rest < n:
+                _add_outer_4x1(dC_dw, j_quad, a_prev, rest, delta, inv_n_d)
+        for j in range(j_whole, j1):
+            delta_j = delta[0, j] * inv_n_d
             for k in range(n_in):
-                dC_dw[j, k] *= inv_n  # eq avg: mean over the mini-batch
+                dC_dw[j, k] = a_prev[0, k] * delta_j  # eq I6, I1'', M5, avg: a_k δ_j / n
+            for x in range(1, n):
+                delta_j = delta[x, j] * inv_n_d
+                for k in range(n_in):
+                    dC_dw[j, k] += a_prev[x, k] * delta_j  # eq I6, I1'', M5, avg: a_k δ_j / n
 
 
 # --- the update: gradient descent and its refinements ------------------------------
