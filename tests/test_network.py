@@ -199,6 +199,57 @@ def test_replaced_parameters_are_checked_or_converted():
         net.feedforward(np.ones(3))
 
 
+def test_calls_in_a_row_reuse_their_buffers_with_the_same_results(rng):
+    """A call reuses the last call's typed lists and scratch buffers (shapes allowing):
+    the same bits as a network that builds everything afresh for every call."""
+    from loopbp import network
+
+    X, Y = random_data(rng, 40, [6, 5, 3])
+    calls = [(X, Y, 10), (X[:37], Y[:37], 7), (X, Y, 10), (X, Y, 10)]
+    reusing = loopbp.Network([6, 5, 3], seed=4)
+    fresh = loopbp.Network([6, 5, 3], seed=4)
+    for X_c, Y_c, batch in calls:
+        reusing.sgd(X_c, Y_c, 2, batch, 0.5, progress=False)
+        network._LISTS.pop(fresh, None)
+        network._SPARE.pop(fresh, None)
+        fresh.sgd(X_c, Y_c, 2, batch, 0.5, progress=False)
+        for a, b in zip(reusing.weights + reusing.biases, fresh.weights + fresh.biases):
+            np.testing.assert_array_equal(a, b)
+    assert reusing.parameters()[0] is reusing.parameters()[0]  # the list is reused
+    assert "sgd" in network._SPARE[reusing]  # and the scratch is kept for the next call
+
+
+def test_feedforward_reuses_its_buffers_but_reads_the_current_weights(rng):
+    """Weights changed in place between calls are seen, also by layers that read them
+    transposed (short sums: the transposes live in buffers lent from call to call)."""
+    from loopbp import kernels
+
+    net = loopbp.Network([20, 40, 30, 3], seed=1)
+    assert kernels.needs_transpose(net.weights[0], False)  # the case under test
+    X = rng.random((9, 20))
+    for scale in (1.0, 0.5, -2.0):
+        net.weights[0] *= scale
+        net.biases[1] += scale
+        want = reference.feedforward(net.weights, net.biases, X)[-1]
+        np.testing.assert_allclose(net.feedforward(X), want, rtol=1e-12, atol=1e-14)
+        np.testing.assert_allclose(net.feedforward(X[:4]), want[:4], rtol=1e-12, atol=1e-14)
+
+
+def test_a_replaced_parameter_array_is_the_one_trained(rng):
+    """A weight array replaced between calls is trained in place, not a stale list's."""
+    X, Y = random_data(rng, 20, [4, 3, 2])
+    net = loopbp.Network([4, 3, 2], seed=2)
+    twin = loopbp.Network([4, 3, 2], seed=2)
+    net.sgd(X, Y, 1, 5, 1.0, progress=False)
+    twin.sgd(X, Y, 1, 5, 1.0, progress=False)
+    replacement = net.weights[1].copy()
+    net.weights[1] = replacement
+    net.sgd(X, Y, 1, 5, 1.0, progress=False)
+    twin.sgd(X, Y, 1, 5, 1.0, progress=False)
+    assert net.weights[1] is replacement
+    np.testing.assert_array_equal(replacement, twin.weights[1])
+
+
 # --- bad input: a clear error naming the argument, before any kernel runs -----------
 
 BAD_SIZES = [

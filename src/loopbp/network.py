@@ -9,6 +9,7 @@ allocate the buffers a pass needs, and hand arrays to the compiled kernels in
 from __future__ import annotations
 
 import os
+import weakref
 from collections.abc import Sequence
 from itertools import pairwise
 from typing import TYPE_CHECKING, Any
@@ -69,6 +70,52 @@ def kernels_for(sizes: Sequence[int], rows: int, *, backward: bool = True):
 def typed_list(arrays: Sequence[np.ndarray]) -> List:
     """A numba typed list of arrays (how kernels receive one array per layer)."""
     return List(arrays)
+
+
+#: For each network, the typed lists last made for it by :func:`reused_list`, by name,
+#: with the arrays they hold.  Weakly keyed: the entry goes with the network, and it is
+#: never pickled or copied with it.
+_LISTS: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+
+
+#: For each network, the scratch buffers its last call of each kind (``"sgd"``,
+#: ``"feedforward"``, ``"backprop"``) gave back, with the shapes they were made for.
+_SPARE: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+
+
+def borrow(owner: Any, kind: str, key: Any, make: Any) -> Any:
+    """Scratch buffers for a call of ``kind`` on ``owner``: those the last such call gave
+    back (:func:`give_back`) if they were made for the same ``key``, else ``make()``.
+
+    Taken out while in use, so a call running at the same time in another thread
+    makes its own.  Only buffers whose contents no call reads before writing them
+    may be lent: each call fills them afresh.
+    """
+    spare = _SPARE.get(owner, {}).pop(kind, None)
+    return spare[1] if spare is not None and spare[0] == key else make()
+
+
+def give_back(owner: Any, kind: str, key: Any, buffers: Any) -> None:
+    """Keep ``buffers`` (made for ``key``) for the next call of ``kind`` on ``owner``."""
+    _SPARE.setdefault(owner, {})[kind] = (key, buffers)
+
+
+def reused_list(owner: Any, name: str, arrays: Sequence[np.ndarray]) -> List:
+    """``typed_list(arrays)``, reusing the list last made for ``owner`` under ``name`` when
+    it holds the very same array objects.
+
+    A typed list costs tens of microseconds to build, and a small ``sgd`` call
+    needs a dozen; the kernels only read the lists (they write into the arrays,
+    which the list shares), so an unchanged list can serve every call.
+    """
+    made = _LISTS.setdefault(owner, {})
+    held, lst = made.get(name, ((), None))
+    if lst is not None and len(held) == len(arrays) and all(
+            h is a for h, a in zip(held, arrays)):
+        return lst
+    lst = typed_list(arrays)
+    made[name] = (tuple(arrays), lst)
+    return lst
 
 
 def workspace(sizes: Sequence[int], rows: int, dtype: np.dtype) -> tuple:
@@ -232,7 +279,7 @@ class Network:
                     params[i] = p = np.array(p, dtype=self.dtype, order="C")
                 if not np.isfinite(p).all():
                     raise ValueError(f"network.{name}[{i}] contains NaN or infinity")
-        return typed_list(self.weights), typed_list(self.biases)
+        return reused_list(self, "weights", self.weights), reused_list(self, "biases", self.biases)
 
     # --- the derivation ---------------------------------------------------------
 
@@ -259,21 +306,27 @@ class Network:
         weights, biases = self.parameters()
         out = np.empty((inputs.shape[0], self.sizes[-1]), self.dtype)
         chunk = feedforward_chunk(self.sizes, inputs.shape[0])
-        # buffers for the hidden layers; the inputs' is never written (no columns)
-        acts = typed_list([np.empty((chunk, s if i else 0), self.dtype)
-                           for i, s in enumerate(self.sizes[:-1])])
+        acts, transposes = borrow(self, "feedforward", chunk, lambda: self._buffers(chunk))
+        for w, w_T in zip(self.weights, transposes):
+            if w_T.size:
+                w_T[...] = w.T
         with parallel_guard():
             kernels_for(self.sizes, chunk, backward=False).feedforward(
-                weights, self._transposes(), biases, inputs, out, acts, self.f_codes)
+                weights, transposes, biases, inputs, out, acts, self.f_codes)
+        give_back(self, "feedforward", chunk, (acts, transposes))
         return out
 
-    def _transposes(self) -> List:
-        """Each layer's weights transposed where :func:`~loopbp.kernels.forward_layer` reads
-        them (:func:`~loopbp.kernels.needs_transpose`), an empty array elsewhere."""
+    def _buffers(self, chunk: int) -> tuple[List, List]:
+        """Feedforward's buffers for ``chunk`` rows: each hidden layer's activations (the
+        inputs' is never written: no columns), and each layer's weights transposed where
+        :func:`~loopbp.kernels.forward_layer` reads them
+        (:func:`~loopbp.kernels.needs_transpose`), an empty array elsewhere."""
+        acts = typed_list([np.empty((chunk, s if i else 0), self.dtype)
+                           for i, s in enumerate(self.sizes[:-1])])
         unused = np.empty((0, 0), self.dtype)
-        return typed_list([np.ascontiguousarray(w.T) if kernels.needs_transpose(w, False)
-                           else unused
-                           for w in self.weights])
+        return acts, typed_list([np.empty(w.shape[::-1], self.dtype)
+                                 if kernels.needs_transpose(w, False) else unused
+                                 for w in self.weights])
 
     def _prepare(self, X: Any, Y: Any) -> tuple[np.ndarray, np.ndarray]:
         X = check.as_inputs(X, "X", self.sizes[0], self.dtype)
@@ -331,16 +384,21 @@ class Network:
 
     def _gradient(self, X: np.ndarray, Y: np.ndarray) -> tuple[list, list, float]:
         weights, biases = self.parameters()
-        weights_T = typed_list([w.T.copy() for w in self.weights])
-        nabla_w = [np.empty_like(w) for w in self.weights]
+        n = X.shape[0]
+        ws, weights_T = borrow(self, "backprop", n, lambda: (
+            workspace(self.sizes, n, self.dtype),
+            typed_list([np.empty(w.shape[::-1], self.dtype) for w in self.weights])))
+        for w, w_T in zip(self.weights, weights_T):
+            w_T[...] = w.T
+        nabla_w = [np.empty_like(w) for w in self.weights]  # the caller's: new every call
         nabla_b = [np.empty_like(b) for b in self.biases]
-        ws = workspace(self.sizes, X.shape[0], self.dtype)
         ws[0][0][:] = X
         ws[1][:] = Y
         with parallel_guard():
-            cost = kernels_for(self.sizes, X.shape[0]).backprop(
+            cost = kernels_for(self.sizes, n).backprop(
                 weights, biases, weights_T, typed_list(nabla_w), typed_list(nabla_b), ws,
                 self.f_codes, self.cost_code, np.empty(0, self.dtype))
+        give_back(self, "backprop", n, (ws, weights_T))
         return nabla_w, nabla_b, float(cost)
 
     def evaluate(self, X: Any, y: Any) -> int:

@@ -400,6 +400,7 @@ class _BaseMLP(BaseEstimator, metaclass=ABCMeta):
             warnings.warn("Training interrupted by user.", stacklevel=3)
         finally:
             bar.close()
+            trainer.release()
         if self.early_stopping:  # the best epoch's parameters, as scikit-learn keeps them
             for dest, src in zip([*net.weights, *net.biases], [*self._best[0], *self._best[1]]):
                 dest[...] = src

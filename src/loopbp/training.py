@@ -54,7 +54,7 @@ from .checkpoints import (
 )
 from .early_stopping import MONITORS, EarlyStopping
 from .history import EpochRecord, History
-from .network import flops_per_batch, kernels_for, typed_list, workspace
+from .network import borrow, flops_per_batch, give_back, kernels_for, typed_list, workspace
 from .optimizers import (
     OPTIMIZERS,
     STATE_ARRAYS,
@@ -445,8 +445,11 @@ def _train(net: Network, X: Any, Y: Any, settings: Settings, *,
         raise ValueError("the checkpoint's epoch order does not fit the data")
 
     write = checkpoint_writer(net, s, history, trainer, data_print, held_out, stopping)
-    return run_epochs(net, s, history, done, resume_at, trainer, validation, tests, stopping,
-                      write, X.shape[0], _StopRequest())
+    try:
+        return run_epochs(net, s, history, done, resume_at, trainer, validation, tests,
+                          stopping, write, X.shape[0], _StopRequest())
+    finally:
+        trainer.release()
 
 
 
@@ -636,18 +639,22 @@ class _Trainer:
         self.batch_size = min(batch_size, n)
         self.n_batches = math.ceil(n / self.batch_size)
         tail = n - (self.n_batches - 1) * self.batch_size
-        self.ws_full = workspace(net.sizes, self.batch_size, net.dtype)
-        self.ws_tail = (self.ws_full if tail == self.batch_size
-                        else workspace(net.sizes, tail, net.dtype))
+        # scratch that each compiled call fills afresh, lent from call to call
+        self._scratch_key = (self.batch_size, tail)
+        self._scratch = borrow(net, "sgd", self._scratch_key, lambda: (
+            workspace(net.sizes, self.batch_size, net.dtype),
+            workspace(net.sizes, tail, net.dtype) if tail < self.batch_size else None,
+            typed_list([np.zeros(w.shape[::-1], net.dtype) for w in net.weights]),
+            typed_list([np.zeros_like(w) for w in net.weights]),
+            typed_list([np.zeros_like(b) for b in net.biases])))
+        self.ws_full, ws_tail, self.weights_T, self.nabla_w, self.nabla_b = self._scratch
+        self.ws_tail = self.ws_full if ws_tail is None else ws_tail
         if sample_weight is None:
             self.S = self.s_full = self.s_tail = np.empty(0, net.dtype)
         else:
             self.S = np.ascontiguousarray(sample_weight, dtype=net.dtype)
             self.s_full = np.empty(self.batch_size, net.dtype)
             self.s_tail = np.empty(tail, net.dtype)
-        self.weights_T = typed_list([np.zeros(w.shape[::-1], net.dtype) for w in net.weights])
-        self.nabla_w = typed_list([np.zeros_like(w) for w in net.weights])
-        self.nabla_b = typed_list([np.zeros_like(b) for b in net.biases])
         #: :mod:`loopbp.kernels` or its serial twins, by the work per mini-batch
         self.kernels = kernels_for(net.sizes, self.batch_size)
         #: each mini-batch's summed cost, added up once per epoch in a fixed order
@@ -672,6 +679,11 @@ class _Trainer:
         work = flops_per_batch(net.sizes, self.batch_size)
         self.batches_per_call = max(1, int(CALL_SECONDS * ASSUMED_FLOPS / work))
         self.progress: EpochProgress | None = None
+
+    def release(self) -> None:
+        """Lend the scratch buffers (workspaces, transposes, gradients) to the network's next
+        call of the same shapes: nothing in them outlives a compiled call."""
+        give_back(self.net, "sgd", self._scratch_key, self._scratch)
 
     def _rolled_back(self) -> list[np.ndarray]:
         """Everything a stretch changes: parameters, optimizer arrays, step count."""
