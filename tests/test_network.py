@@ -199,24 +199,63 @@ def test_replaced_parameters_are_checked_or_converted():
         net.feedforward(np.ones(3))
 
 
+def _spare(net, kind):
+    """The scratch buffers ``net`` keeps for its next call of ``kind`` (None if none)."""
+    from loopbp import network
+
+    kept = network._SPARE.get(net, {}).get(kind)
+    return None if kept is None else kept[1]
+
+
 def test_calls_in_a_row_reuse_their_buffers_with_the_same_results(rng):
     """A call reuses the last call's typed lists and scratch buffers (shapes allowing):
     the same bits as a network that builds everything afresh for every call."""
     from loopbp import network
 
     X, Y = random_data(rng, 40, [6, 5, 3])
-    calls = [(X, Y, 10), (X[:37], Y[:37], 7), (X, Y, 10), (X, Y, 10)]
+    calls = [(X, Y, 10), (X, Y, 10), (X[:37], Y[:37], 7), (X[:37], Y[:37], 7), (X, Y, 10)]
     reusing = loopbp.Network([6, 5, 3], seed=4)
     fresh = loopbp.Network([6, 5, 3], seed=4)
+    kept = []
     for X_c, Y_c, batch in calls:
         reusing.sgd(X_c, Y_c, 2, batch, 0.5, progress=False)
+        kept.append(_spare(reusing, "sgd"))
         network._LISTS.pop(fresh, None)
         network._SPARE.pop(fresh, None)
         fresh.sgd(X_c, Y_c, 2, batch, 0.5, progress=False)
         for a, b in zip(reusing.weights + reusing.biases, fresh.weights + fresh.biases):
             np.testing.assert_array_equal(a, b)
+    assert kept[1] is kept[0] and kept[3] is kept[2]  # same shapes: the same buffers
+    assert kept[2] is not kept[1] and kept[4] is not kept[3]  # other shapes: new ones
     assert reusing.parameters()[0] is reusing.parameters()[0]  # the list is reused
-    assert "sgd" in network._SPARE[reusing]  # and the scratch is kept for the next call
+
+
+def test_large_scratch_is_not_kept():
+    """Buffers above the limit (a full-batch workspace, say) are freed with their call."""
+    from loopbp import network
+
+    net = loopbp.Network([784, 30, 10], seed=0)
+    rows = network.SPARE_LIMIT_BYTES // network.workspace_bytes(net.sizes, 1, net.dtype) + 1
+    net.backprop(np.zeros((rows, 784)), np.zeros(rows, int))
+    assert _spare(net, "backprop") is None
+    net.backprop(np.zeros((10, 784)), np.zeros(10, int))
+    assert _spare(net, "backprop") is not None
+
+
+def test_lent_buffers_do_not_keep_a_network_alive(rng):
+    import gc
+    import weakref
+
+    net = loopbp.Network([6, 5, 3], seed=0)
+    X, Y = random_data(rng, 12, [6, 5, 3])
+    net.sgd(X, Y, 1, 4, 1.0, progress=False)
+    net.feedforward(X)
+    net.backprop(X, Y)
+    assert _spare(net, "sgd") is not None
+    alive = weakref.ref(net)
+    del net
+    gc.collect()
+    assert alive() is None
 
 
 def test_feedforward_reuses_its_buffers_but_reads_the_current_weights(rng):
@@ -227,12 +266,61 @@ def test_feedforward_reuses_its_buffers_but_reads_the_current_weights(rng):
     net = loopbp.Network([20, 40, 30, 3], seed=1)
     assert kernels.needs_transpose(net.weights[0], False)  # the case under test
     X = rng.random((9, 20))
+    net.feedforward(X)
+    kept = _spare(net, "feedforward")
     for scale in (1.0, 0.5, -2.0):
         net.weights[0] *= scale
         net.biases[1] += scale
         want = reference.feedforward(net.weights, net.biases, X)[-1]
         np.testing.assert_allclose(net.feedforward(X), want, rtol=1e-12, atol=1e-14)
-        np.testing.assert_allclose(net.feedforward(X[:4]), want[:4], rtol=1e-12, atol=1e-14)
+        assert all(a is b for a, b in zip(_spare(net, "feedforward"), kept))  # refilled
+    np.testing.assert_allclose(net.feedforward(X[:4]), want[:4], rtol=1e-12, atol=1e-14)
+
+
+def test_backprop_reuses_its_buffers_but_reads_the_current_weights(rng):
+    """The same for backprop, whose hidden errors read a transpose when the sums are short."""
+    from loopbp import kernels
+
+    net = loopbp.Network([20, 8, 5], seed=3)
+    assert kernels.needs_transpose(net.weights[1], True)  # the case under test
+    X, Y = random_data(rng, 6, [20, 8, 5])
+    net.backprop(X, Y)
+    kept = _spare(net, "backprop")
+    for scale in (0.5, -3.0):
+        net.weights[1] *= scale
+        got, want = net.backprop(X, Y), reference.backprop(net.weights, net.biases, X, Y)
+        for a, b in zip(_flat(got), _flat(want)):
+            np.testing.assert_allclose(a, b, rtol=1e-11, atol=1e-14)
+        assert all(a is b for a, b in zip(_spare(net, "backprop"), kept))
+
+
+def test_one_network_in_two_threads_at_once(rng):
+    """feedforward and backprop on one network from two threads: each call finds the
+    lent buffers taken and makes its own, so the results are those of calls one by one."""
+    import threading
+
+    net = loopbp.Network([100, 300, 10], seed=5)  # calls long enough to overlap
+    X, Y = random_data(rng, 500, [100, 300, 10])
+    want_out, want_grad = net.feedforward(X), _flat(net.backprop(X, Y))
+    failures: list[str] = []
+    barrier = threading.Barrier(2)
+
+    def work() -> None:
+        barrier.wait()
+        for _ in range(30):
+            out, grad = net.feedforward(X), _flat(net.backprop(X, Y))
+            if not (np.array_equal(out, want_out)
+                    and all(np.array_equal(a, b) for a, b in zip(grad, want_grad))):
+                failures.append("results differ")
+                return
+
+    threads = [threading.Thread(target=work) for _ in range(2)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=120)
+    assert not any(t.is_alive() for t in threads)
+    assert not failures
 
 
 def test_a_replaced_parameter_array_is_the_one_trained(rng):

@@ -227,6 +227,27 @@ def test_bad_data_is_refused(data):
         MLPClassifier(max_iter=2).fit(csr_matrix(X), targets["multiclass"])
 
 
+def test_partial_fit_calls_reusing_buffers_match_fresh_ones(data):
+    """partial_fit on the same shapes again borrows the last call's buffers: the same
+    bits as an estimator whose network builds everything afresh for every call."""
+    from loopbp import network
+
+    X, targets, _ = data
+    y = targets["multiclass"]
+    reusing = MLPClassifier(hidden_layer_sizes=(4,), batch_size=7, random_state=0)
+    fresh = MLPClassifier(hidden_layer_sizes=(4,), batch_size=7, random_state=0)
+    for call in range(3):
+        classes = [0, 1, 2] if call == 0 else None
+        reusing.partial_fit(X, y, classes=classes)
+        if call:
+            network._SPARE.pop(fresh.net_, None)
+            network._LISTS.pop(fresh.net_, None)
+        fresh.partial_fit(X, y, classes=classes)
+        for a, b in zip(reusing.coefs_ + reusing.intercepts_, fresh.coefs_ + fresh.intercepts_):
+            np.testing.assert_array_equal(a, b)
+    assert "sgd" in network._SPARE[reusing.net_]
+
+
 def test_partial_fit_needs_classes_first_and_keeps_them(data):
     X, targets, _ = data
     y = targets["multiclass"]

@@ -599,7 +599,7 @@ def gradients(delta, a_prev, dC_dw, dC_db, delta_T, a_prev_T):
     over the rows is the mini-batch averaging of the matrix form's conclusion.
     ``delta_T`` and ``a_prev_T`` are scratch space for transposed copies, used
     when the batch and the weight matrix are large enough for the dot-product
-    tile to pay (not :func:`backward_by_rows`).
+    tile to pay (not :func:`backward_by_rows`).  For n ≥ 1 rows (callers check).
     """
     n, n_out = delta.shape
     n_in = a_prev.shape[1]
@@ -828,7 +828,8 @@ def train_mini_batches(weights, biases, X, Y, S, order, first, stop, f_codes, co
     Mini-batch ``m`` holds the rows ``order[m*B : (m+1)*B]`` of ``X``/``Y``,
     where ``B`` is the row count of the full workspace ``ws_full``; the last
     batch of an epoch may be shorter and then uses ``ws_tail``, sized for it.
-    Both workspaces are allocated once per call, so no step allocates.
+    Both workspaces are made before the call (or lent from an earlier one), so no
+    step allocates.
     """
     eta, decay, mu = hyper[0], hyper[1], hyper[2]
     beta1, beta2, epsilon, alpha = hyper[3], hyper[4], hyper[5], hyper[6]

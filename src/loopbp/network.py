@@ -82,6 +82,11 @@ _LISTS: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
 #: ``"feedforward"``, ``"backprop"``) gave back, with the shapes they were made for.
 _SPARE: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
 
+#: Scratch larger than this is freed when its call returns rather than kept for the
+#: next one: what reuse saves (building typed lists) only shows on small calls, and
+#: a network should not hold on to, say, a full-batch workspace.
+SPARE_LIMIT_BYTES = 8 * 2 ** 20
+
 
 def borrow(owner: Any, kind: str, key: Any, make: Any) -> Any:
     """Scratch buffers for a call of ``kind`` on ``owner``: those the last such call gave
@@ -95,9 +100,23 @@ def borrow(owner: Any, kind: str, key: Any, make: Any) -> Any:
     return spare[1] if spare is not None and spare[0] == key else make()
 
 
-def give_back(owner: Any, kind: str, key: Any, buffers: Any) -> None:
-    """Keep ``buffers`` (made for ``key``) for the next call of ``kind`` on ``owner``."""
-    _SPARE.setdefault(owner, {})[kind] = (key, buffers)
+def give_back(owner: Any, kind: str, key: Any, buffers: Any, n_bytes: int) -> None:
+    """Keep ``buffers`` (made for ``key``, ``n_bytes`` in all) for the next call of
+    ``kind`` on ``owner``, unless they are larger than :data:`SPARE_LIMIT_BYTES`."""
+    if n_bytes <= SPARE_LIMIT_BYTES:
+        _SPARE.setdefault(owner, {})[kind] = (key, buffers)
+
+
+def workspace_bytes(sizes: Sequence[int], rows: int, dtype: np.dtype) -> int:
+    """Bytes of :func:`workspace` ``(sizes, rows, dtype)``."""
+    # acts and Y (as acts_T plus one output layer) span 2·Σ sizes; deltas, deltas_T 2·Σ sizes[1:]
+    per_row = 2 * sum(sizes) + 2 * sum(sizes[1:])
+    return rows * per_row * np.dtype(dtype).itemsize
+
+
+def weights_bytes(sizes: Sequence[int], dtype: np.dtype) -> int:
+    """Bytes of one array per layer shaped like its weights."""
+    return sum(a * b for a, b in pairwise(sizes)) * np.dtype(dtype).itemsize
 
 
 def reused_list(owner: Any, name: str, arrays: Sequence[np.ndarray]) -> List:
@@ -306,14 +325,17 @@ class Network:
         weights, biases = self.parameters()
         out = np.empty((inputs.shape[0], self.sizes[-1]), self.dtype)
         chunk = feedforward_chunk(self.sizes, inputs.shape[0])
-        acts, transposes = borrow(self, "feedforward", chunk, lambda: self._buffers(chunk))
+        key = (tuple(self.sizes), self.dtype, chunk)
+        acts, transposes = borrow(self, "feedforward", key, lambda: self._buffers(chunk))
         for w, w_T in zip(self.weights, transposes):
             if w_T.size:
                 w_T[...] = w.T
         with parallel_guard():
             kernels_for(self.sizes, chunk, backward=False).feedforward(
                 weights, transposes, biases, inputs, out, acts, self.f_codes)
-        give_back(self, "feedforward", chunk, (acts, transposes))
+        give_back(self, "feedforward", key, (acts, transposes),
+                  chunk * sum(self.sizes[1:-1]) * self.dtype.itemsize
+                  + weights_bytes(self.sizes, self.dtype))
         return out
 
     def _buffers(self, chunk: int) -> tuple[List, List]:
@@ -385,7 +407,8 @@ class Network:
     def _gradient(self, X: np.ndarray, Y: np.ndarray) -> tuple[list, list, float]:
         weights, biases = self.parameters()
         n = X.shape[0]
-        ws, weights_T = borrow(self, "backprop", n, lambda: (
+        key = (tuple(self.sizes), self.dtype, n)
+        ws, weights_T = borrow(self, "backprop", key, lambda: (
             workspace(self.sizes, n, self.dtype),
             typed_list([np.empty(w.shape[::-1], self.dtype) for w in self.weights])))
         for w, w_T in zip(self.weights, weights_T):
@@ -398,7 +421,9 @@ class Network:
             cost = kernels_for(self.sizes, n).backprop(
                 weights, biases, weights_T, typed_list(nabla_w), typed_list(nabla_b), ws,
                 self.f_codes, self.cost_code, np.empty(0, self.dtype))
-        give_back(self, "backprop", n, (ws, weights_T))
+        give_back(self, "backprop", key, (ws, weights_T),
+                  workspace_bytes(self.sizes, n, self.dtype)
+                  + weights_bytes(self.sizes, self.dtype))
         return nabla_w, nabla_b, float(cost)
 
     def evaluate(self, X: Any, y: Any) -> int:

@@ -54,7 +54,16 @@ from .checkpoints import (
 )
 from .early_stopping import MONITORS, EarlyStopping
 from .history import EpochRecord, History
-from .network import borrow, flops_per_batch, give_back, kernels_for, typed_list, workspace
+from .network import (
+    borrow,
+    flops_per_batch,
+    give_back,
+    kernels_for,
+    typed_list,
+    weights_bytes,
+    workspace,
+    workspace_bytes,
+)
 from .optimizers import (
     OPTIMIZERS,
     STATE_ARRAYS,
@@ -621,7 +630,8 @@ class _StopRequest:
 
 
 class _Trainer:
-    """Buffers allocated once per :func:`sgd` call, and the epoch loop around the kernel."""
+    """Buffers for one :func:`sgd` call (allocated, or lent by the network's last call of
+    the same shapes), and the epoch loop around the kernel."""
 
     def __init__(self, net: Network, X: np.ndarray, Y: np.ndarray, batch_size: int,
                  optimizer: Optimizer, state: OptimizerState, decay: float, *,
@@ -640,7 +650,9 @@ class _Trainer:
         self.n_batches = math.ceil(n / self.batch_size)
         tail = n - (self.n_batches - 1) * self.batch_size
         # scratch that each compiled call fills afresh, lent from call to call
-        self._scratch_key = (self.batch_size, tail)
+        self._scratch_key = (tuple(net.sizes), net.dtype, self.batch_size, tail)
+        self._scratch_bytes = (workspace_bytes(net.sizes, self.batch_size + tail, net.dtype)
+                               + 2 * weights_bytes(net.sizes, net.dtype))
         self._scratch = borrow(net, "sgd", self._scratch_key, lambda: (
             workspace(net.sizes, self.batch_size, net.dtype),
             workspace(net.sizes, tail, net.dtype) if tail < self.batch_size else None,
@@ -683,7 +695,7 @@ class _Trainer:
     def release(self) -> None:
         """Lend the scratch buffers (workspaces, transposes, gradients) to the network's next
         call of the same shapes: nothing in them outlives a compiled call."""
-        give_back(self.net, "sgd", self._scratch_key, self._scratch)
+        give_back(self.net, "sgd", self._scratch_key, self._scratch, self._scratch_bytes)
 
     def _rolled_back(self) -> list[np.ndarray]:
         """Everything a stretch changes: parameters, optimizer arrays, step count."""
