@@ -1,14 +1,28 @@
 """The compiled exponential, e^x − 1, tanh and sigmoid: within a few ulps of NumPy's over
-the whole float64 range (and the exponential and sigmoid of the float32 range), with the
-special values right (they replace library calls so that the activation loops vectorize)."""
+the whole float64 range (and over the float32 range in float32), with the special values
+right (they replace library calls so that the activation loops vectorize); and the
+activations and their derivatives keep a float32 argument's precision."""
 
 from __future__ import annotations
 
+import numba
 import numpy as np
 import pytest
 
 from loopbp._jit import serial
-from loopbp.activations import exp, exp32, exp64, expm1, sigmoid, tanh
+from loopbp.activations import (
+    ACTIVATIONS,
+    HIDDEN,
+    activation,
+    activation_prime,
+    exp,
+    exp32,
+    exp64,
+    expm1,
+    expm1_32,
+    sigmoid,
+    tanh,
+)
 
 EPS = np.finfo(np.float64).eps
 
@@ -131,3 +145,36 @@ def test_float32_special_values():
     assert got[7] == got[8] == 0  # below the smallest normal float32: flushed
     s = _map(sigmoid)(np.array([0, np.inf, -np.inf, np.nan, 100, -100], np.float32))
     np.testing.assert_array_equal(s, np.array([0.5, 1, 0, np.nan, 1, 0], np.float32))
+
+
+def test_float32_expm1_and_tanh_within_three_ulps(points32):
+    x = points32.astype(np.float64)
+    with np.errstate(over="ignore"):
+        exact = np.expm1(x)
+    got = _map(expm1)(points32)
+    assert got.dtype == np.float32
+    np.testing.assert_array_equal(got, _map(expm1_32)(points32))  # expm1 is expm1_32 here
+    assert _ulps32(got, exact) <= 3
+    assert _ulps32(_map(tanh)(points32), np.tanh(x)) <= 3
+    t = _map(tanh)(np.array([0, 1e-30, -1e-30, 10, -10, np.inf, -np.inf, np.nan], np.float32))
+    np.testing.assert_array_equal(
+        t, np.array([0, 1e-30, -1e-30, 1, -1, 1, -1, np.nan], np.float32))
+
+
+@serial
+def _f_and_f_prime(code, z):
+    a = activation(code, z)
+    return a, activation_prime(code, a)
+
+
+@pytest.mark.parametrize("name", sorted(HIDDEN))
+def test_activations_and_derivatives_keep_the_precision_of_their_argument(name):
+    """Compiled for a float32 argument, f and f′ return float32 (their constants follow the
+    argument), so a float32 network's loops stay in float32 vectors; float64 stays float64."""
+    code = ACTIVATIONS[name]
+    for z, kind in ((np.float32(-0.75), numba.float32), (np.float32(0.5), numba.float32),
+                    (-0.75, numba.float64)):
+        _f_and_f_prime(code, z)
+        returned = {sig.return_type for sig in _f_and_f_prime.nopython_signatures
+                    if sig.args[1] == kind}
+        assert returned == {numba.types.UniTuple(kind, 2)}, name

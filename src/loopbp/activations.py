@@ -66,6 +66,27 @@ EXP_MAX32 = np.float32(88.72283)
 EXP_MIN32 = np.float32(-87.33654)
 #: Taylor coefficients 1/n! of e^r in float32, n = 0 … 7 (the next term is below 6e-9).
 TAYLOR32 = tuple(np.float32(1 / math.factorial(n)) for n in range(8))
+#: Below these, e^x − 1 is taken from its series rather than from e^x: ln 2 / 2
+#: (float64), ln 2 (float32).
+HALF_LN2 = 0.34657359027997264
+LN2_32 = np.float32(2 * HALF_LN2)
+#: Taylor coefficients 1/n! of e^x − 1 in float32, n = 1 … 10.
+EXPM1_TAYLOR32 = tuple(np.float32(1 / math.factorial(n)) for n in range(1, 11))
+
+
+def in_precision_of(x: float, value: float) -> float:
+    """``value`` as a float of the precision of ``x``: float32 for a float32 ``x``, float64
+    otherwise.  Compiled (an overload), it lets a formula's constants keep a float32
+    network's arithmetic in float32: numba computes ``1 − a`` in float64 for a float32 ``a``.
+    """
+    return np.float32(value) if isinstance(x, np.float32) else float(value)
+
+
+@numba.extending.overload(in_precision_of, inline="always")
+def _in_precision_of(x, value):  # numba compares the names and annotations with the lambdas
+    if x == numba.types.float32:
+        return lambda x, value: np.float32(value)
+    return lambda x, value: np.float64(value)
 
 
 def exp(x: float) -> float:
@@ -138,8 +159,21 @@ def exp32(x):
     return result if x == x else x  # NaN stays NaN
 
 
+def expm1(x: float) -> float:
+    """e^x − 1 in the precision of ``x``: :func:`expm1_32` for float32, :func:`expm1_64`
+    otherwise (chosen when the caller is compiled, as :func:`exp`)."""
+    return expm1_32(x) if isinstance(x, np.float32) else expm1_64(x)
+
+
+@numba.extending.overload(expm1, inline="always")
+def _expm1_by_precision(x):  # numba compares the names and annotations with the lambdas
+    if x == numba.types.float32:
+        return lambda x: expm1_32(x)
+    return lambda x: expm1_64(x)
+
+
 @inline
-def expm1(x):
+def expm1_64(x):
     """e^x − 1 in float64, accurate also where it is near 0 (vectorizable, as :func:`exp`).
 
     For ``|x| < ln 2 / 2`` the Taylor series of e^x − 1 (to x¹⁴) keeps the relative
@@ -152,7 +186,21 @@ def expm1(x):
         1 / 720 + x * (1 / 5040 + x * (1 / 40320 + x * (1 / 362880 + x * (
             1 / 3628800 + x * (1 / 39916800 + x * (1 / 479001600 + x * (
                 1 / 6227020800 + x / 87178291200)))))))))))))
-    return series if abs(x) < 0.34657359027997264 else exp(x) - 1
+    return series if abs(x) < HALF_LN2 else exp64(x) - 1
+
+
+@inline
+def expm1_32(x):
+    """e^x − 1 in float32: the Taylor series to x¹⁰ (the next term is below 7e-9
+    relative) for ``|x| < ln 2``, ``exp32(x) − 1`` beyond.
+
+    The series reaches ln 2 rather than ln 2 / 2 as in float64: just past ln 2 / 2,
+    ``exp32(x) − 1`` would magnify exp32's error by e^x / (e^x − 1) ≈ 3.4.
+    """
+    c1, c2, c3, c4, c5, c6, c7, c8, c9, c10 = EXPM1_TAYLOR32
+    series = x * (c1 + x * (c2 + x * (c3 + x * (c4 + x * (c5 + x * (c6 + x * (
+        c7 + x * (c8 + x * (c9 + x * c10)))))))))
+    return series if abs(x) < LN2_32 else exp32(x) - c1
 
 
 @inline
@@ -162,8 +210,9 @@ def tanh(z):
     Written through ``m = e^(−2|z|) − 1`` ∈ (−1, 0] as −m / (2 + m), so it keeps
     its relative accuracy near 0 and never overflows.
     """
-    m = expm1(-2 * abs(z))
-    t = -m / (2 + m)
+    two = in_precision_of(z, 2)
+    m = expm1(-two * abs(z))
+    t = -m / (two + m)
     return -t if z < 0 else t
 
 
@@ -183,7 +232,7 @@ def sigmoid(z):
 @inline
 def sigmoid_prime(a):
     """σ′(z) expressed through a = σ(z): σ′(z) = σ(z)(1 − σ(z)) = a (1 − a)."""
-    return a * (1 - a)
+    return a * (in_precision_of(a, 1) - a)
 
 
 @inline
@@ -194,24 +243,26 @@ def activation(code, z):
     if code == TANH:
         return tanh(z)  # eq tanh: a = tanh z
     if code == RELU:
-        return 0 if z < 0 else z  # eq relu: a = max(z, 0) (NaN stays NaN)
+        return in_precision_of(z, 0) if z < 0 else z  # eq relu: a = max(z, 0) (NaN stays NaN)
     if code == LEAKY_RELU:
-        return LEAKY_SLOPE * z if z < 0 else z  # eq leaky: a = z if z > 0 else 0.01 z
+        slope = in_precision_of(z, LEAKY_SLOPE)
+        return slope * z if z < 0 else z  # eq leaky: a = z if z > 0 else 0.01 z
     return z  # eq identity: a = z
 
 
 @inline
 def activation_prime(code, a):
     """f′(z) through the activation a = f(z), for the activation ``code`` (not the softmax)."""
+    one, zero = in_precision_of(a, 1), in_precision_of(a, 0)  # keep a's precision
     if code == SIGMOID:
         return sigmoid_prime(a)  # eq I2': σ'(z) = a (1 − a)
     if code == TANH:
-        return 1 - a * a  # eq tanh': tanh'(z) = 1 − a²
+        return one - a * a  # eq tanh': tanh'(z) = 1 − a²
     if code == RELU:
-        return 1 if a > 0 else 0  # eq relu': 1 if a > 0 else 0
+        return one if a > 0 else zero  # eq relu': 1 if a > 0 else 0
     if code == LEAKY_RELU:
-        return 1 if a > 0 else LEAKY_SLOPE  # eq leaky': 1 if a > 0 else 0.01
-    return 1  # eq identity': f'(z) = 1
+        return one if a > 0 else in_precision_of(a, LEAKY_SLOPE)  # eq leaky': else 0.01
+    return one  # eq identity': f'(z) = 1
 
 
 @strict
