@@ -27,6 +27,7 @@ derivative enters only through the output error (:mod:`loopbp.costs`).
 from __future__ import annotations
 
 import math
+from typing import Any
 
 import numba
 import numba.extending
@@ -89,21 +90,31 @@ def _in_precision_of(x, value):  # numba compares the names and annotations with
     return lambda x, value: np.float64(value)
 
 
-def exp(x: float) -> float:
-    """e^x in the precision of ``x``: :func:`exp32` for float32, :func:`exp64` otherwise.
+def _by_precision(for_float32: Any, for_float64: Any) -> Any:
+    """Make the decorated function ``for_float32(x)`` on a float32 ``x`` and
+    ``for_float64(x)`` otherwise.
 
-    In compiled code the choice is made when the caller is compiled (an
-    overload), so a float32 network's activations run in float32 vectors,
-    twice as many lanes as float64, with a polynomial half as long.
+    In compiled code the choice is made when the caller is compiled (a numba
+    overload), so a float32 network's loops run in float32 vectors, twice as
+    many lanes as float64, with polynomials half as long.  The decorated
+    function gives only its name and docstring.
     """
-    return exp32(x) if isinstance(x, np.float32) else exp64(x)
+    def make(named: Any) -> Any:
+        def function(x: float) -> float:
+            return for_float32(x) if isinstance(x, np.float32) else for_float64(x)
 
+        for attribute in ("__name__", "__qualname__", "__doc__", "__module__"):
+            setattr(function, attribute, getattr(named, attribute))
 
-@numba.extending.overload(exp, inline="always")
-def _exp_by_precision(x):  # numba compares the names and annotations with the lambdas
-    if x == numba.types.float32:
-        return lambda x: exp32(x)
-    return lambda x: exp64(x)
+        @numba.extending.overload(function, inline="always")
+        def _compiled(x):  # numba compares the argument names with the lambdas'
+            if x == numba.types.float32:
+                return lambda x: for_float32(x)
+            return lambda x: for_float64(x)
+
+        return function
+
+    return make
 
 
 @strict
@@ -159,17 +170,9 @@ def exp32(x):
     return result if x == x else x  # NaN stays NaN
 
 
-def expm1(x: float) -> float:
-    """e^x − 1 in the precision of ``x``: :func:`expm1_32` for float32, :func:`expm1_64`
-    otherwise (chosen when the caller is compiled, as :func:`exp`)."""
-    return expm1_32(x) if isinstance(x, np.float32) else expm1_64(x)
-
-
-@numba.extending.overload(expm1, inline="always")
-def _expm1_by_precision(x):  # numba compares the names and annotations with the lambdas
-    if x == numba.types.float32:
-        return lambda x: expm1_32(x)
-    return lambda x: expm1_64(x)
+@_by_precision(exp32, exp64)
+def exp(x: float) -> float:
+    """e^x in the precision of ``x``: :func:`exp32` for float32, :func:`exp64` otherwise."""
 
 
 @inline
@@ -201,6 +204,12 @@ def expm1_32(x):
     series = x * (c1 + x * (c2 + x * (c3 + x * (c4 + x * (c5 + x * (c6 + x * (
         c7 + x * (c8 + x * (c9 + x * c10)))))))))
     return series if abs(x) < LN2_32 else exp32(x) - c1
+
+
+@_by_precision(expm1_32, expm1_64)
+def expm1(x: float) -> float:
+    """e^x − 1 in the precision of ``x``: :func:`expm1_32` for float32, :func:`expm1_64`
+    otherwise."""
 
 
 @inline
