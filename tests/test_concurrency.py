@@ -233,3 +233,56 @@ def test_a_driver_loaded_from_the_cache_runs_its_parallel_kernels(tmp_path):
         assert done.returncode == 0, done.stderr[-2000:]
         outputs.append(done.stdout.strip())
     assert outputs[1] == outputs[2] != ""
+
+
+_PROBE = '''
+from loopbp._jit import serial
+from loopbp.activations import sigmoid_prime
+
+
+@serial
+def slope(a):
+    return sigmoid_prime(a)  # inlined from another module of the package
+'''
+
+
+@pytest.mark.slow
+def test_an_edit_to_an_inlined_module_alone_recompiles_from_the_cache(tmp_path):
+    """A cached function is compiled again when a package file it only inlines from changes.
+
+    numba compares only the defining file; a copy of the package has
+    ``sigmoid_prime`` changed to 2a(1 − a) in ``activations.py``, and the function
+    that inlines it (defined elsewhere, left untouched) must see the change,
+    then be loaded from the cache again while nothing changes.
+    """
+    import shutil
+    import subprocess
+    import sys
+
+    package = tmp_path / "src" / "loopbp"
+    shutil.copytree(os.path.dirname(loopbp.__file__), package,
+                    ignore=shutil.ignore_patterns("__pycache__"))
+    (tmp_path / "src" / "probe.py").write_text(_PROBE)
+    env = dict(os.environ, NUMBA_CACHE_DIR=str(tmp_path / "cache"),
+               PYTHONPATH=str(tmp_path / "src"))
+    run = ("import loopbp, probe; print(loopbp.__file__); print(probe.slope(0.5)); "
+           "print(sum(probe.slope.stats.cache_misses.values()))")
+
+    def slope_and_misses() -> tuple[float, int]:
+        done = subprocess.run([sys.executable, "-c", run], env=env, capture_output=True,
+                              text=True, timeout=120, cwd=tmp_path)
+        assert done.returncode == 0, done.stderr[-2000:]
+        where, value, misses = done.stdout.split()
+        assert where.startswith(str(package))  # the copy, not the project's package
+        return float(value), int(misses)
+
+    assert slope_and_misses() == (0.25, 1)  # compiled and saved
+    assert slope_and_misses() == (0.25, 0)  # loaded from the cache
+    activations = package / "activations.py"
+    source = activations.read_text()
+    edited = source.replace("return a * (in_precision_of(a, 1) - a)",
+                            "return 2 * a * (in_precision_of(a, 1) - a)")
+    assert edited != source
+    activations.write_text(edited)
+    assert slope_and_misses() == (0.5, 1)  # the edit reached the cached function
+    assert slope_and_misses() == (0.5, 0)

@@ -20,6 +20,7 @@ from __future__ import annotations
 import contextlib
 import ctypes
 import glob
+import hashlib
 import os
 import sys
 import threading
@@ -88,7 +89,7 @@ def _compiler(fastmath: Any = FASTMATH, **options: Any) -> Any:
                      no_cfunc_wrapper=True, **options)
 
     def decorate(function: Any) -> Any:
-        return _serialize_cache_saves(jit(function))
+        return _stamp_with_package(_serialize_cache_saves(jit(function)))
 
     return decorate
 
@@ -259,4 +260,42 @@ def _serialize_cache_saves(dispatcher: Any) -> Any:
             save(key, data)
 
     cache_file.save = locked_save
+    return dispatcher
+
+
+# --- a cache entry follows the whole package ---------------------------------------
+#
+# numba keeps a function's cache entries while the file that defines it is unchanged.
+# loopbp's kernels inline code from other modules (the activations, the tiles), so an
+# edit to one of those alone would leave every kernel that inlined the old code in
+# the cache.  Each loopbp function's entries are therefore stamped with a digest of
+# every source file of the package as well: any edit recompiles them all.
+
+
+def _package_digest() -> str:
+    """SHA-256 of the names and contents of the package's Python source files."""
+    digest = hashlib.sha256()
+    folder = os.path.dirname(os.path.abspath(__file__))
+    for name in sorted(os.listdir(folder)):
+        if name.endswith(".py"):
+            with open(os.path.join(folder, name), "rb") as source:
+                digest.update(name.encode() + b"\0" + source.read() + b"\0")
+    return digest.hexdigest()
+
+
+#: The digest every loopbp cache entry is stamped with (see :func:`_stamp_with_package`).
+PACKAGE_DIGEST = _package_digest()
+
+
+def _stamp_with_package(dispatcher: Any) -> Any:
+    """Make ``dispatcher``'s cache entries valid only for this exact package source.
+
+    numba drops an index whose stamp differs from the one it computes for the
+    defining file; pairing that stamp with :data:`PACKAGE_DIGEST` extends the
+    comparison to every file of the package.
+    """
+    cache_file = getattr(getattr(dispatcher, "_cache", None), "_cache_file", None)
+    if cache_file is None or not hasattr(cache_file, "_source_stamp"):
+        return dispatcher  # no on-disk cache
+    cache_file._source_stamp = (cache_file._source_stamp, PACKAGE_DIGEST)
     return dispatcher
