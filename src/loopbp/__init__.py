@@ -9,6 +9,7 @@ from . import (
     init,
     kernels,
     optimizers,
+    precompile,
     reference,
     schedules,
 )
@@ -37,6 +38,7 @@ __all__ = [
     "kernels",
     "load_checkpoint",
     "optimizers",
+    "precompile",
     "reference",
     "resume",
     "schedules",

@@ -17,7 +17,7 @@ cross-entropy's ∂C/∂a_j = (a_j − y_j) / (a_j (1 − a_j)) is multiplied by
 ∂C/∂a_i = −y_i / a_i meets the softmax Jacobian ∂a_i/∂z_j = a_i (1[i=j] − a_j);
 both leave ``a_j − y_j`` (derived step by step in the documentation).  With a
 softmax output the quadratic cost goes through the Jacobian in full
-(:func:`softmax_quadratic_error`).
+(:func:`loopbp.kernels.softmax_quadratic_error`).
 
 Over a mini-batch of ``n`` examples loopbp minimizes the mean,
 ``C = (1/n) Σ_x C_x``.  The logarithms take ``a`` clipped to ``[ε, 1 − ε]``,

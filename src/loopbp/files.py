@@ -18,7 +18,7 @@ layer after the input), ``cost`` and ``init`` (since version 2; a version 1
 file holds the derivations' sigmoid network with the quadratic cost and is
 read as such), ``kind`` (``"network"`` or
 ``"checkpoint"``; a checkpoint's training state is described in
-:mod:`loopbp.training`), ``arrays`` (the member names) and free-form
+:mod:`loopbp.checkpoints`), ``arrays`` (the member names) and free-form
 ``state``.
 
 Reading trusts nothing in the file

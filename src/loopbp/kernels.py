@@ -1,7 +1,8 @@
 """The numbered equations as compiled loops.
 
 Each kernel takes arrays and writes into arrays the caller allocated; nothing
-here validates, allocates per step, or touches Python objects.  Shapes follow
+here validates or touches Python objects, and the only allocation in a step is
+the column form's scratch for one block of examples (:func:`_products_by_columns`).  Shapes follow
 one convention throughout (``n`` examples of a mini-batch stored as rows):
 
 ============  ===================  ==========================================
@@ -828,8 +829,8 @@ def train_mini_batches(weights, biases, X, Y, S, order, first, stop, f_codes, co
     Mini-batch ``m`` holds the rows ``order[m*B : (m+1)*B]`` of ``X``/``Y``,
     where ``B`` is the row count of the full workspace ``ws_full``; the last
     batch of an epoch may be shorter and then uses ``ws_tail``, sized for it.
-    Both workspaces are made before the call (or lent from an earlier one), so no
-    step allocates.
+    Both workspaces are made before the call (or lent from an earlier one); a step
+    allocates only the column form's block scratch (:func:`_products_by_columns`).
     """
     eta, decay, mu = hyper[0], hyper[1], hyper[2]
     beta1, beta2, epsilon, alpha = hyper[3], hyper[4], hyper[5], hyper[6]

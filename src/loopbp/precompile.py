@@ -1,0 +1,87 @@
+"""Compile loopbp's kernels ahead of their first use, into numba's on-disk cache.
+
+numba compiles a kernel the first time it runs and keeps the machine code on
+disk (see :mod:`loopbp._jit`), so only a process that meets an empty cache
+waits for the compiler: about a quarter of a minute per dtype.  Where that first
+process should not pay, as in a container image, a cluster's shared software
+or a CI cache, :func:`precompile` (or ``loopbp compile``) pays it once, ahead of time.
+
+One compiled kernel serves every network of a dtype: the layer sizes, the
+activations, the cost and the optimizer reach the kernels as values, not as
+types.  What does change the compiled code is the dtype and whether the work
+is large enough for the parallel kernels or small enough for their serial
+twins (:func:`loopbp.network.kernels_for`), so each dtype is run both ways.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+
+from ._jit import get_num_threads, set_num_threads
+from .network import Network
+
+#: The dtypes :func:`precompile` compiles for when none are named.
+DTYPES = ("float64", "float32")
+#: A network whose batches of :data:`_SERIAL_ROWS` rows take the serial twins
+#: and of :data:`_PARALLEL_ROWS` the parallel kernels, in training and in
+#: feedforward alike (the tests check it against the thresholds).
+_SIZES = [256, 256, 10]
+_SERIAL_ROWS = 2
+_PARALLEL_ROWS = 512
+
+
+def precompile(dtypes: Sequence[str] = DTYPES) -> None:
+    """Compile, or load from numba's cache, every kernel loopbp runs for ``dtypes``.
+
+    For each dtype, with the serial twins and with the parallel kernels: one
+    epoch of :meth:`~loopbp.Network.sgd`, :meth:`~loopbp.Network.feedforward`,
+    :meth:`~loopbp.Network.mean_cost` and :meth:`~loopbp.Network.backprop` on
+    zeros; then the steps of a Dask worker (:mod:`loopbp.distributed`, which
+    needs no cluster for it).  Later processes with the same cache load the
+    kernels instead of compiling them.  ``dtypes`` is a dtype or a sequence of
+    them; ``ValueError`` for one that is not float64 or float32.
+    """
+    if isinstance(dtypes, str) or not isinstance(dtypes, Sequence):
+        dtypes = [dtypes]  # type: ignore[list-item]
+    names = [_dtype_name(dtype) for dtype in dtypes]
+    for name in dict.fromkeys(names):
+        for rows in (_SERIAL_ROWS, _PARALLEL_ROWS):
+            _run_network(name, rows)
+        _run_worker(name)
+
+
+def _dtype_name(dtype: object) -> str:
+    """``"float64"`` or ``"float32"`` for a dtype-like ``dtype``; ValueError otherwise."""
+    try:
+        name = None if dtype is None else np.dtype(dtype).name  # type: ignore[call-overload]
+    except TypeError:
+        name = None
+    if name not in DTYPES:
+        raise ValueError(f"dtypes must name float64 or float32, got {dtype!r}")
+    return name
+
+
+def _run_network(dtype: str, rows: int) -> None:
+    """Each compiled entry point of a :class:`~loopbp.Network`, on ``rows`` rows of zeros."""
+    net = Network(_SIZES, seed=0, dtype=dtype)
+    X = np.zeros((rows, _SIZES[0]), dtype)
+    y = np.zeros(rows, np.int64)
+    net.sgd(X, y, 1, rows, 1e-3, progress=False)
+    net.feedforward(X)
+    net.mean_cost(X, y)
+    net.backprop(X, y)
+
+
+def _run_worker(dtype: str) -> None:
+    """A Dask worker's gradient and local steps, with both kernel sets (two threads)."""
+    from . import distributed  # here: importing it imports Dask, where installed (slow)
+
+    net = Network(_SIZES, seed=0, dtype=dtype)
+    threads = get_num_threads()  # the worker's warm-up sets the count; give it back after
+    try:
+        for local in (False, True):
+            distributed._warm_up(_SIZES, net.f_codes, net.cost_code, dtype, 2, local)
+    finally:
+        set_num_threads(threads)
