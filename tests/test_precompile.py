@@ -51,6 +51,12 @@ def work():
         net.sgd(X, y, 1, batch, 0.01, optimizer="adam", progress=False)
         net.feedforward(X), net.mean_cost(X, y), net.backprop(X[:batch], y[:batch])
         net.evaluate(X, y)
+    from loopbp.sklearn import MLPClassifier, MLPRegressor  # float32 inputs: float32 networks
+    X = rng.random((300, 20)).astype(np.float32)
+    y = rng.integers(0, 3, 300)
+    clf = MLPClassifier(hidden_layer_sizes=(16,), max_iter=3, early_stopping=True, random_state=0)
+    clf.fit(X, y, sample_weight=rng.random(300)).predict_proba(X)
+    MLPRegressor(hidden_layer_sizes=(16,), random_state=0).partial_fit(X, X[:, :2]).predict(X)
 
 print("compiled seconds:", compile_kernels(work))
 """
@@ -60,7 +66,8 @@ print("compiled seconds:", compile_kernels(work))
 def test_after_compile_a_new_process_compiles_nothing(tmp_path):
     """``loopbp compile --dtype float32`` into an empty cache; then a new process trains,
     feeds forward and backpropagates float32 networks of other sizes, activations, cost
-    and optimizer, serially and in parallel, and numba compiles none of loopbp's kernels."""
+    and optimizer, serially and in parallel, and fits the scikit-learn estimators (sample
+    weights, early stopping, partial_fit), and numba compiles none of loopbp's kernels."""
     env = dict(os.environ, NUMBA_CACHE_DIR=str(tmp_path))
     first = subprocess.run([sys.executable, "-m", "loopbp", "compile", "--dtype", "float32"],
                            env=env, capture_output=True, text=True, timeout=900)
