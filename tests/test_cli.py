@@ -96,6 +96,23 @@ def test_mismatched_sizes_are_reported(tmp_path, capsys):
     assert "cannot read data file" in capsys.readouterr().err
     assert cli.main(["train", "--data", str(tmp_path / "missing.npz")]) == 2
     assert "no data file" in capsys.readouterr().err
+    single = tmp_path / "single.npy"  # a plain .npy, not named arrays
+    np.save(single, np.ones((4, 3)))
+    assert cli.main(["train", "--data", str(single)]) == 2
+    assert "holds a single array" in capsys.readouterr().err
+    complex_data = tmp_path / "complex.npz"
+    np.savez(complex_data, X_train=np.ones((4, 3)) * 1j, y_train=[0, 1, 0, 1],
+             X_test=np.ones((2, 3)), y_test=[0, 1])
+    model = tmp_path / "model.npz"
+    loopbp.Network([3, 2, 2], seed=0).save(model)
+    for command in (["train"], ["evaluate", str(model)]):
+        assert cli.main([*command, "--data", str(complex_data)]) == 2
+        assert "must hold real numbers" in capsys.readouterr().err
+
+
+def test_a_network_too_large_for_memory_is_a_bad_option(capsys):
+    assert cli.main(["train", "--sizes", "64", "99999999999", "10", "--quiet"]) == 2
+    assert "out of memory" in capsys.readouterr().err
 
 
 @pytest.mark.slow

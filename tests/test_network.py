@@ -199,6 +199,58 @@ def test_replaced_parameters_are_checked_or_converted():
         net.feedforward(np.ones(3))
 
 
+def test_replaced_parameters_that_are_not_arrays_become_arrays():
+    """A list (or masked array) put in place of a parameter is replaced by a plain array of
+    the network's dtype, so that the kernels never receive the list itself; the outputs
+    are those of the same values given as an array."""
+    X = np.random.default_rng(0).random((5, 3))
+    want = loopbp.Network([3, 4, 2], seed=0).feedforward(X)
+    net = loopbp.Network([3, 4, 2], seed=0)
+    net.weights[0] = net.weights[0].tolist()
+    net.biases[1] = np.ma.masked_array(net.biases[1])
+    np.testing.assert_array_equal(net.feedforward(X), want)
+    assert type(net.weights[0]) is np.ndarray and type(net.biases[1]) is np.ndarray
+    net = loopbp.Network([3, 4, 2], seed=0)
+    net.biases[0] = net.biases[0].tolist()
+    net.sgd(X, [0, 1, 0, 1, 1], 1, 5, 1.0, progress=False)  # was a numba typing error
+    assert type(net.biases[0]) is np.ndarray
+
+
+@pytest.mark.parametrize("value", [1j, "text"])
+def test_replaced_parameters_of_complex_or_text_entries_are_refused(value):
+    net = loopbp.Network([3, 2, 2], seed=0)
+    net.weights[0] = np.full((2, 3), value)
+    with pytest.raises(TypeError, match=r"network.weights\[0\] must hold real numbers"):
+        net.feedforward(np.ones(3))
+
+
+@pytest.mark.parametrize(("attribute", "value", "message"), [
+    ("activations", ["sigmoid"], "must be a list of 2 names"),  # kernels would read past it
+    ("activations", ("sigmoid", "sigmoid"), "must be a list of 2 names"),
+    ("activations", ["bogus", "sigmoid"], "activation\\[0\\] must be one of"),
+    ("activations", ["softmax", "softmax"], "softmax couples"),
+    ("cost", "bogus", "cost must be one of"),
+    ("cost", "log_likelihood", "needs output='softmax'"),
+    ("dtype", np.dtype(np.int64), "dtype must be float32 or float64"),
+])
+@pytest.mark.parametrize("call", ["feedforward", "backprop", "mean_cost", "sgd"])
+def test_attributes_changed_to_what_no_network_can_have_are_refused(attribute, value, message,
+                                                                  call):
+    net = loopbp.Network([3, 2, 2], seed=0)
+    setattr(net, attribute, value)
+    X, y = np.ones((4, 3)), [0, 1, 0, 1]
+    run = {"feedforward": lambda: net.feedforward(X), "backprop": lambda: net.backprop(X, y),
+           "mean_cost": lambda: net.mean_cost(X, y),
+           "sgd": lambda: net.sgd(X, y, 1, 2, 1.0, progress=False)}[call]
+    with pytest.raises(ValueError, match=message):
+        run()
+
+
+def test_a_network_too_large_for_memory_says_how_large():
+    with pytest.raises(MemoryError, match=r"sizes \[4, 10000000000, 3\] need 80,000,000,003 "):
+        loopbp.Network([4, 10**10, 3])
+
+
 def _spare(net, kind):
     """The scratch buffers ``net`` keeps for its next call of ``kind`` (None if none)."""
     from loopbp import network
@@ -418,6 +470,9 @@ def test_overflow_to_infinity_in_float32_is_refused():
     (np.zeros(4, dtype=int), ValueError, "3 rows"),
     (np.array([0, 1, 2]), ValueError, r"labels in 0\.\.1"),
     (np.array([0, -1, 1]), ValueError, r"labels in 0\.\.1"),
+    # reported as given, not as the int64 it would wrap around to
+    (np.array([0, 1e19, 1]), ValueError, r"labels in 0\.\.1 .*got values from 0\.0 to 1e\+19"),
+    (np.array([0, 2**63, 1], dtype=np.uint64), ValueError, r"from 0 to 9223372036854775808"),
     (np.array([0, 0.5, 1]), ValueError, "whole-number"),
     (np.array([True, False, True]), TypeError, "integer class labels"),
     (np.array([[0.0, np.nan]] * 3), ValueError, "NaN or infinity"),

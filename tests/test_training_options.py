@@ -495,3 +495,28 @@ def test_version_1_checkpoints_still_resume(tmp_path):
             archive.writestr(name, data)
     resumed, _ = loopbp.resume(tmp_path / "old.npz", X, y, epochs=3, progress=False)
     assert _same(resumed, straight)
+
+
+def test_a_checkpoint_path_that_cannot_be_written_is_refused_before_training(tmp_path):
+    """Refused at the call, not after the first epochs have already changed the network."""
+    net = loopbp.Network([3, 2, 2], seed=0)
+    before = [w.copy() for w in net.weights]
+    X, y = np.ones((4, 3)), [0, 1, 0, 1]
+    with pytest.raises(ValueError, match="there is no folder"):
+        net.sgd(X, y, 3, 2, 1.0, progress=False, checkpoint=tmp_path / "none" / "c.npz",
+                checkpoint_every=2)
+    with pytest.raises(ValueError, match="is a folder, not a file name"):
+        net.sgd(X, y, 3, 2, 1.0, progress=False, checkpoint=tmp_path)
+    assert all(np.array_equal(w, b) for w, b in zip(net.weights, before))
+
+
+@pytest.mark.parametrize(("options", "error", "message"), [
+    ({"eta": 10**400}, ValueError, "eta must be finite, got an integer of 1329 bits"),
+    ({"optimizer": "adam", "betas": {0.9, 0.99}}, TypeError, "betas must be a pair"),
+])
+def test_hyperparameters_python_cannot_use_are_refused_by_name(options, error, message):
+    net = loopbp.Network([3, 2, 2], seed=0)
+    arguments = {"eta": 1.0, **options}
+    eta = arguments.pop("eta")
+    with pytest.raises(error, match=message):
+        net.sgd(np.ones((4, 3)), [0, 1, 0, 1], 1, 2, eta, progress=False, **arguments)

@@ -123,12 +123,13 @@ def as_labels(y: Any, name: str, n_rows: int, n_classes: int) -> np.ndarray:
         _require_finite(array, name)
         if not np.all(array == np.round(array)):
             raise ValueError(f"{name} must hold whole-number class labels")
-    labels = array.astype(np.int64)
-    if labels.size and (labels.min() < 0 or labels.max() >= n_classes):
+    # the range is checked on the values as given: a float or uint64 beyond int64
+    # would wrap around in the conversion and be reported as some other value
+    if array.size and (array.min() < 0 or array.max() >= n_classes):
         raise ValueError(
             f"{name} must hold labels in 0..{n_classes - 1} (one per output neuron), "
-            f"got values from {labels.min()} to {labels.max()}")
-    return labels
+            f"got values from {array.min()} to {array.max()}")
+    return array.astype(np.int64)
 
 
 def as_targets(Y: Any, name: str, n_rows: int, n_out: int, dtype: np.dtype) -> np.ndarray:
@@ -175,7 +176,11 @@ def check_finite_float(value: Any, name: str) -> float:
     """A finite real number."""
     if isinstance(value, bool | np.bool_) or not isinstance(value, numbers.Real):
         raise TypeError(f"{name} must be a real number, got {type(value).__name__} {value!r}")
-    value = float(value)
+    try:
+        value = float(value)
+    except OverflowError:  # an int beyond float's range (10**400)
+        raise ValueError(f"{name} must be finite, got an integer of {value.bit_length()} "
+                         f"bits, beyond the range of a float") from None
     if not np.isfinite(value):
         raise ValueError(f"{name} must be finite, got {value}")
     return value

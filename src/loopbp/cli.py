@@ -596,7 +596,7 @@ def train(args: argparse.Namespace) -> int:
         return _fail(problem)
     try:
         data = _load_data(args.data)
-    except (ValueError, OSError, ImportError) as err:
+    except (ValueError, TypeError, OSError, ImportError) as err:
         return _fail(str(err))
     n_classes = int(max(data["y_train"].max(), data["y_test"].max())) + 1
     width = data["X_train"].shape[1]
@@ -800,7 +800,7 @@ def evaluate(args: argparse.Namespace) -> int:
         return net
     try:
         data = _load_data(args.data)
-    except (ValueError, OSError, ImportError) as err:
+    except (ValueError, TypeError, OSError, ImportError) as err:
         return _fail(str(err), "evaluate")
     X, y = data["X_test"], data["y_test"]
     name = args.data or "digits"
@@ -955,3 +955,5 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:  # Ctrl-C outside training (loading data, compiling)
         print(f"loopbp {args.command}: interrupted", file=sys.stderr)
         return 130
+    except MemoryError as err:  # a network (--sizes) or data too large for this machine
+        return _fail(f"out of memory: {err}", args.command)

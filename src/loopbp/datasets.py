@@ -96,9 +96,10 @@ def load_npz(path: str | os.PathLike) -> dict[str, np.ndarray]:
     if not os.path.isfile(path):
         raise FileNotFoundError(f"no data file at {str(path)!r}")
     try:
-        with np.load(path, allow_pickle=False) as archive:
-            if not hasattr(archive, "files"):  # a plain .npy holds one array
-                raise ValueError("it holds a single array, not named arrays")
+        archive = np.load(path, allow_pickle=False)
+        if not isinstance(archive, np.lib.npyio.NpzFile):  # a plain .npy holds one array
+            raise ValueError("it holds a single array, not named arrays")
+        with archive:
             missing = [k for k in DATA_KEYS if k not in archive.files]
             if missing:
                 raise KeyError(", ".join(missing))

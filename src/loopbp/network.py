@@ -249,8 +249,14 @@ class Network:
             seed = check.check_int(seed, "seed", minimum=0)
         self.seed = seed
         self.rng = np.random.default_rng(seed)
-        self.weights, self.biases = initial_parameters(self.init, self.sizes, self.rng,
-                                                       self.dtype)
+        try:
+            self.weights, self.biases = initial_parameters(self.init, self.sizes, self.rng,
+                                                           self.dtype)
+        except MemoryError:
+            count = sum((n_in + 1) * n_out for n_in, n_out in pairwise(self.sizes))
+            raise MemoryError(f"sizes {self.sizes} need {count:,} parameters "
+                              f"({count * self.dtype.itemsize / 2**30:,.1f} GiB), more than "
+                              f"this machine can allocate") from None
 
     @property
     def f_codes(self) -> np.ndarray:
@@ -278,10 +284,13 @@ class Network:
         """Weights and biases as typed lists for the kernels, after checking them.
 
         Users may replace ``weights[i]``/``biases[i]``; a replacement of the
-        right shape is converted to the network's dtype and layout, anything
-        else (another shape, NaN or infinity) is refused before it can reach a
-        kernel.
+        right shape (an array, or anything NumPy makes one of) is converted to
+        the network's dtype and layout, anything else (another shape, complex
+        or non-numeric entries, NaN or infinity) is refused before it can
+        reach a kernel.  So are ``activations``, ``cost`` and ``dtype`` that
+        were changed to something the network cannot be.
         """
+        self._check_model_attributes()
         for name, params, shapes in (
             ("weights", self.weights,
              [(o, i) for i, o in zip(self.sizes[:-1], self.sizes[1:])]),
@@ -289,16 +298,45 @@ class Network:
         ):
             if not isinstance(params, list) or len(params) != len(shapes):
                 raise ValueError(f"network.{name} must be a list of {len(shapes)} arrays")
-            for i, (p, shape) in enumerate(zip(params, shapes)):
-                p = np.asarray(p)
+            for i, (given, shape) in enumerate(zip(params, shapes)):
+                try:
+                    p = np.asarray(given)
+                except (ValueError, TypeError) as err:  # ragged nesting, odd objects
+                    raise ValueError(f"network.{name}[{i}] must be an array of shape "
+                                     f"{shape}: {err}") from err
                 if p.shape != shape:
                     raise ValueError(
                         f"network.{name}[{i}] must have shape {shape}, got {p.shape}")
-                if p.dtype != self.dtype or not p.flags.c_contiguous or not p.flags.writeable:
-                    params[i] = p = np.array(p, dtype=self.dtype, order="C")
+                if p.dtype.kind not in "iuf":
+                    raise TypeError(f"network.{name}[{i}] must hold real numbers, got dtype "
+                                    f"{p.dtype}")
+                # anything but a plain array (a list, a masked array) is replaced by one:
+                # the kernels receive the list's entries themselves
+                if (type(given) is not np.ndarray or p.dtype != self.dtype
+                        or not p.flags.c_contiguous or not p.flags.writeable):
+                    with np.errstate(over="ignore"):  # an overflow is reported just below
+                        params[i] = p = np.array(p, dtype=self.dtype, order="C")
                 if not np.isfinite(p).all():
                     raise ValueError(f"network.{name}[{i}] contains NaN or infinity")
         return reused_list(self, "weights", self.weights), reused_list(self, "biases", self.biases)
+
+    def _check_model_attributes(self) -> None:
+        """``activations``, ``cost`` and ``dtype`` as a new network would check them.
+
+        The kernels index one activation code per layer by position, so a list
+        of the wrong length would be read past its end.
+        """
+        n_layers = len(self.sizes) - 1
+        if not isinstance(self.activations, list) or len(self.activations) != n_layers:
+            raise ValueError(f"network.activations must be a list of {n_layers} names (one "
+                             f"per layer after the input), got {self.activations!r}")
+        try:
+            check_model(self.sizes, self.activations[:-1], self.activations[-1], self.cost,
+                        self.init)
+            self.dtype = check.check_dtype(self.dtype)
+        except (TypeError, ValueError) as err:
+            raise type(err)(f"network.activations, cost, init or dtype changed to one the "
+                            f"network cannot have: {err}") from None
 
     # --- the derivation ---------------------------------------------------------
 
@@ -314,6 +352,7 @@ class Network:
         -------
         ndarray, shape (n, sizes[-1]) or (sizes[-1],)
         """
+        self._check_model_attributes()
         inputs = check.as_inputs(X, "X", self.sizes[0], self.dtype, allow_1d=True)
         single = np.ndim(X) == 1  # safe now: X is known to be rectangular
         out = self._feedforward(inputs)
@@ -351,6 +390,7 @@ class Network:
                                  for w in self.weights])
 
     def _prepare(self, X: Any, Y: Any) -> tuple[np.ndarray, np.ndarray]:
+        self._check_model_attributes()
         X = check.as_inputs(X, "X", self.sizes[0], self.dtype)
         return X, self.targets(Y, "Y", X.shape[0])
 

@@ -22,6 +22,7 @@ the number of updates made), though only Adam uses it.
 from __future__ import annotations
 
 import numbers
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -66,7 +67,7 @@ class Optimizer:
             raise ValueError(
                 f"optimizer must be one of {', '.join(map(repr, OPTIMIZERS))}, got {self.name!r}")
         self.momentum = check.check_unit_interval(self.momentum, "momentum")
-        if (isinstance(self.betas, str | bytes) or not hasattr(self.betas, "__len__")
+        if (isinstance(self.betas, str | bytes) or not isinstance(self.betas, Sequence | np.ndarray)
                 or len(self.betas) != 2):
             raise TypeError(f"betas must be a pair (beta1, beta2), got {self.betas!r}")
         self.betas = (check.check_unit_interval(self.betas[0], "betas[0]"),

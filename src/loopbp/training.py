@@ -140,6 +140,13 @@ def _settings(epochs: Any, mini_batch_size: Any, eta: Any, *, optimizer: Any, mo
         n_threads = check.check_int(n_threads, "n_threads", minimum=1)
     if checkpoint is not None and not isinstance(checkpoint, str | os.PathLike):
         raise TypeError(f"checkpoint must be a path, got {type(checkpoint).__name__}")
+    if checkpoint is not None:  # refused now, not after the first epochs have changed the network
+        if os.path.isdir(checkpoint):
+            raise ValueError(f"checkpoint {os.fspath(checkpoint)!r} is a folder, not a file name")
+        folder = os.path.dirname(os.path.abspath(checkpoint))
+        if not os.path.isdir(folder):
+            raise ValueError(f"checkpoint {os.fspath(checkpoint)!r}: there is no folder "
+                             f"{folder!r}")
     return Settings(
         epochs=check.check_int(epochs, "epochs", minimum=0),
         mini_batch_size=check.check_int(mini_batch_size, "mini_batch_size", minimum=1),
@@ -390,6 +397,7 @@ def _train(net: Network, X: Any, Y: Any, settings: Settings, *,
            validation_data: tuple[Any, Any] | None, test_data: tuple[Any, Any] | None,
            start: Checkpoint | None) -> History:
     Y_given = Y  # labels or targets, as the caller gave them (for stratifying and accuracy)
+    net._check_model_attributes()  # the dtype and cost below must be ones a network can have
     X = check.as_inputs(X, "X", net.sizes[0], net.dtype)
     Y = net.targets(Y, "Y", X.shape[0])
     s = settings
