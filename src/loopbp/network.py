@@ -78,6 +78,10 @@ def typed_list(arrays: Sequence[np.ndarray]) -> List:
 _LISTS: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
 
 
+#: For each network, its sizes, activations, cost, init and dtype as they last passed
+#: :meth:`Network._check_model_attributes` (weakly keyed, as :data:`_LISTS`).
+_CHECKED_MODEL: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+
 #: For each network, the scratch buffers its last call of each kind (``"sgd"``,
 #: ``"feedforward"``, ``"backprop"``) gave back, with the shapes they were made for.
 _SPARE: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
@@ -324,12 +328,16 @@ class Network:
         """``activations``, ``cost`` and ``dtype`` as a new network would check them.
 
         The kernels index one activation code per layer by position, so a list
-        of the wrong length would be read past its end.
+        of the wrong length would be read past its end.  What passed is
+        remembered, so a call with nothing changed pays one comparison.
         """
         n_layers = len(self.sizes) - 1
         if not isinstance(self.activations, list) or len(self.activations) != n_layers:
             raise ValueError(f"network.activations must be a list of {n_layers} names (one "
                              f"per layer after the input), got {self.activations!r}")
+        seen = (tuple(self.sizes), tuple(self.activations), self.cost, self.init, self.dtype)
+        if _CHECKED_MODEL.get(self) == seen:
+            return
         try:
             check_model(self.sizes, self.activations[:-1], self.activations[-1], self.cost,
                         self.init)
@@ -337,6 +345,7 @@ class Network:
         except (TypeError, ValueError) as err:
             raise type(err)(f"network.activations, cost, init or dtype changed to one the "
                             f"network cannot have: {err}") from None
+        _CHECKED_MODEL[self] = seen
 
     # --- the derivation ---------------------------------------------------------
 
