@@ -6,7 +6,9 @@ the same run done in one go; the tests compare with ``np.array_equal``.
 
 from __future__ import annotations
 
+import json
 import os
+import re
 import signal
 
 import numpy as np
@@ -255,3 +257,210 @@ def test_cli_checkpoint_and_resume_match_a_straight_run(tmp_path, capsys):
     err = capsys.readouterr().err
     assert "--sizes" in err and "not a loopbp network file" in err
     assert "--checkpoint-every needs --checkpoint" in err
+
+
+# --- damaged training state: refused when the checkpoint is read ---------------------
+
+
+def _damage(path, tmp_path, change):
+    """A copy of the checkpoint ``path`` with ``change(training, arrays)`` applied."""
+    meta, arrays = files.read(path)
+    change(meta["state"]["training"], arrays)
+    meta["arrays"] = sorted(arrays)
+    damaged = tmp_path / "damaged.npz"
+    # written by hand: write_atomic refuses NaN and infinity, which a damaged file may hold
+    encoded = np.frombuffer(json.dumps(meta).encode(), np.uint8)
+    np.savez(damaged, **{"meta.json": encoded}, **arrays)
+    return damaged
+
+
+@pytest.fixture(scope="module")
+def full_checkpoint(tmp_path_factory):
+    """Adam, a plateau schedule, a validation split and early stopping, after 3 epochs."""
+    X, y = _data()
+    path = tmp_path_factory.mktemp("full") / "c.npz"
+    loopbp.Network(SIZES, seed=5).sgd(
+        X, y, 3, 5, 0.05, optimizer="adam", schedule="plateau", validation_fraction=0.2,
+        early_stopping=4, progress=False, checkpoint=path)
+    return path
+
+
+def test_the_full_checkpoint_loads_and_resumes(full_checkpoint, tmp_path):
+    """The intact checkpoint the damage tests start from is accepted (so they test the damage)."""
+    X, y = _data()
+    _, state = loopbp.load_checkpoint(full_checkpoint)
+    assert state.optimizer.name == "adam" and state.schedule["name"] == "plateau"
+    assert state.validation_index is not None and state.early_stopping.best is not None
+    same = _damage(full_checkpoint, tmp_path, lambda training, arrays: None)
+    _, history = loopbp.resume(same, X, y, epochs=4, progress=False)
+    assert len(history) == 4
+
+
+def test_non_finite_kept_parameters_are_refused(full_checkpoint, tmp_path):
+    """A NaN in best.w0 would be restored into the network when early stopping ends the run."""
+    def change(training, arrays):
+        arrays["best.w0"][0, 0] = np.nan
+        training["early_stopping"]["best"] = -1e300  # no epoch beats it: the NaN comes back
+
+    X, y = _data()
+    with pytest.raises(loopbp.NetworkFileError, match=r"best\.w0"):
+        loopbp.resume(_damage(full_checkpoint, tmp_path, change), X, y, epochs=6,
+                      progress=False)
+
+
+@pytest.mark.parametrize(("field", "key", "value"), [
+    ("early_stopping.best", "best", float("inf")),
+    ("early_stopping.best_epoch", "best_epoch", 9),  # after the 3 epochs done
+    ("early_stopping.patience", "patience", 2.5),
+    ("early_stopping.min_delta", "min_delta", -1.0),
+    ("early_stopping.bad_epochs", "bad_epochs", -1),
+])
+def test_early_stopping_settings_out_of_range_are_refused(full_checkpoint, tmp_path, field,
+                                                          key, value):
+    def change(training, arrays):
+        training["early_stopping"][key] = value
+
+    with pytest.raises(loopbp.NetworkFileError, match=re.escape(field)):
+        loopbp.load_checkpoint(_damage(full_checkpoint, tmp_path, change))
+
+
+@pytest.mark.parametrize("step", [2**70, 2**63])
+def test_a_step_count_beyond_int64_is_refused(full_checkpoint, tmp_path, step):
+    """Training keeps the step in an int64: it used to fail there with OverflowError."""
+    def change(training, arrays):
+        training["optimizer"]["step"] = step
+
+    with pytest.raises(loopbp.NetworkFileError, match=r"optimizer\.step"):
+        loopbp.load_checkpoint(_damage(full_checkpoint, tmp_path, change))
+
+
+@pytest.mark.parametrize("rows", ["negative", "all"])
+def test_validation_rows_outside_the_data_are_refused(full_checkpoint, tmp_path, rows):
+    """Negative rows held out other rows silently; holding out every row divided by zero."""
+    n = _data()[0].shape[0]
+
+    def change(training, arrays):
+        arrays["validation.index"] = (np.array([-3, -2, -1, 0, 1]) if rows == "negative"
+                                      else np.arange(n)).astype(np.int64)
+
+    with pytest.raises(loopbp.NetworkFileError, match=r"validation\.index"):
+        loopbp.load_checkpoint(_damage(full_checkpoint, tmp_path, change))
+
+
+@pytest.mark.parametrize("fraction", [0.0, 1.5, "0.2"])
+def test_a_validation_fraction_outside_0_1_is_refused(full_checkpoint, tmp_path, fraction):
+    def change(training, arrays):
+        training["validation"]["fraction"] = fraction
+
+    with pytest.raises(loopbp.NetworkFileError, match=r"validation\.fraction"):
+        loopbp.load_checkpoint(_damage(full_checkpoint, tmp_path, change))
+
+
+def _plateau(params: dict | None = None, state: dict | None = None) -> dict:
+    """A plateau schedule's to_dict, with some entries replaced."""
+    return {"name": "plateau",
+            "params": {"factor": 0.1, "patience": 5, "threshold": 0.0, "min_eta": 0.0,
+                       **(params or {})},
+            "state": {"current": 0.05, "best": 1.0, "bad_epochs": 0, **(state or {})}}
+
+
+@pytest.mark.parametrize(("field", "schedule"), [
+    ("schedule.state.current", _plateau(state={"current": -5.0})),  # trained uphill
+    ("schedule.state.current", _plateau(state={"current": 0.0})),
+    ("schedule.state.best", _plateau(state={"best": float("nan")})),
+    ("schedule.state.bad_epochs", _plateau(state={"bad_epochs": -2})),
+    ("factor", _plateau(params={"factor": 1.5})),
+    ("patience", _plateau(params={"patience": 0})),
+    ("min_eta", _plateau(params={"min_eta": -1.0})),
+    ("schedule.params", {**_plateau(), "params": [0.1, 5, 0.0, 0.0]}),
+    ("schedule.params", {"name": "step", "params": [1], "state": {}}),
+    ("schedule.params", {"name": "step", "params": {"factor": 0.5}, "state": {}}),
+    ("factor", {"name": "step", "params": {"factor": -0.5, "interval": 2}, "state": {}}),
+    ("eta_min", {"name": "cosine", "params": {"eta_min": 1.0}, "state": {}}),  # eta is 0.05
+    ("schedule.state", {"name": "constant", "params": {}, "state": {"current": 1.0}}),
+    ("schedule.name", {"name": "warmup", "params": {}, "state": {}}),
+])
+def test_schedule_params_and_state_out_of_range_are_refused(full_checkpoint, tmp_path, field,
+                                                            schedule):
+    """Rates must be finite and > 0, params a mapping with the schedule's own keys."""
+    def change(training, arrays):
+        training["schedule"] = schedule
+
+    with pytest.raises(loopbp.NetworkFileError, match=re.escape(field)):
+        loopbp.load_checkpoint(_damage(full_checkpoint, tmp_path, change))
+
+
+def test_cli_resume_with_schedule_params_not_a_mapping_fails_cleanly(tmp_path, capsys):
+    """``train --resume`` used to crash with AttributeError on ``params.get``."""
+    rng = np.random.default_rng(1)
+    X = rng.random((40, 5))
+    y = (X[:, 1] > 0.5).astype(int)
+    data = tmp_path / "data.npz"
+    np.savez(data, X_train=X[:30], y_train=y[:30], X_test=X[30:], y_test=y[30:])
+    ckpt = tmp_path / "ckpt.npz"
+    assert cli.main(["train", "--data", str(data), "--sizes", "5", "4", "2", "--epochs", "1",
+                     "--batch-size", "6", "--eta", "2", "--quiet", "--schedule", "step",
+                     "--checkpoint", str(ckpt)]) == 0
+
+    def change(training, arrays):
+        training["schedule"]["params"] = [1]
+
+    damaged = _damage(ckpt, tmp_path, change)
+    capsys.readouterr()
+    assert cli.main(["train", "--data", str(data), "--resume", str(damaged), "--epochs", "2",
+                     "--quiet"]) == 2
+    assert "schedule.params" in capsys.readouterr().err
+
+
+def test_a_negative_adam_second_moment_is_refused(full_checkpoint, tmp_path):
+    """Adam's v is a mean of squares: a negative entry made √v̂ NaN (TrainingDiverged)."""
+    def change(training, arrays):
+        arrays["optimizer.v0"][0, 0] = -1.0
+
+    with pytest.raises(loopbp.NetworkFileError, match="v0"):
+        loopbp.load_checkpoint(_damage(full_checkpoint, tmp_path, change))
+
+
+@pytest.mark.parametrize(("field", "hyperparameters"), [
+    ("betas", {"betas": 5}),  # was TypeError: 'int' object is not iterable
+    ("betas", {"betas": [0.9]}),
+    ("betas", {"betas": [0.9, 1.5]}),
+    ("epsilon", {"epsilon": -1e-8}),
+    ("eta", {"eta": float("nan")}),
+    ("momentum", {"momentum": 0.9}),  # not a hyperparameter of Adam
+])
+def test_optimizer_hyperparameters_out_of_range_are_refused(full_checkpoint, tmp_path, field,
+                                                            hyperparameters):
+    def change(training, arrays):
+        training["optimizer"]["hyperparameters"].update(hyperparameters)
+
+    with pytest.raises(loopbp.NetworkFileError, match=re.escape(field)):
+        loopbp.load_checkpoint(_damage(full_checkpoint, tmp_path, change))
+
+
+@pytest.mark.parametrize(("field", "data"), [
+    ("data.X_shape", {"X_shape": [-57, 6]}),
+    ("data", {"extra": 1}),
+])
+def test_a_damaged_data_fingerprint_is_refused(full_checkpoint, tmp_path, field, data):
+    """The fingerprint gives the row count the validation rows are checked against."""
+    def change(training, arrays):
+        training["data"].update(data)
+
+    with pytest.raises(loopbp.NetworkFileError, match=re.escape(field)):
+        loopbp.load_checkpoint(_damage(full_checkpoint, tmp_path, change))
+
+
+def test_validation_rows_of_a_checkpoint_without_a_fingerprint_are_checked_on_resume(tmp_path):
+    """Without a data fingerprint the row count is unknown at load; resuming checks the
+    held-out rows against the data given (all rows held out would leave none to train on)."""
+    net = loopbp.Network(SIZES, seed=0)
+    X = np.random.default_rng(0).random((8, SIZES[0]))
+    y = np.arange(8) % SIZES[-1]
+    for index, message in ((np.arange(8), "leave at least one"), (np.array([2, 9]), "0..7")):
+        state = training.Checkpoint(0, 2, 4, 0.5, 1, loopbp.History(), training.OptimizerState(),
+                                    validation_index=index.astype(np.int64),
+                                    validation_fraction=0.25)
+        training.save_checkpoint(tmp_path / "c.npz", net, state)
+        with pytest.raises(ValueError, match=f"validation rows do not fit the data: .*{message}"):
+            loopbp.resume(tmp_path / "c.npz", X, y, epochs=2)

@@ -6,6 +6,7 @@ import io
 import json
 import os
 import pickle
+import re
 import signal
 import subprocess
 import sys
@@ -173,6 +174,68 @@ def test_inconsistent_contents_are_refused(saved, tmp_path):
             archive.writestr("w0.npy", _npy(np.zeros((4, 3))))
     with pytest.raises(NetworkFileError, match="twice"):
         loopbp.Network.load(tmp_path / "dup.npz")
+
+
+def _rng_state(meta: dict, **changes) -> dict:
+    """``meta`` with entries of its generator state replaced (``state__inc`` = rng.state.inc)."""
+    rng = json.loads(json.dumps(meta["state"]["rng"]))
+    for key, value in changes.items():
+        *outer, last = key.split("__")
+        target = rng
+        for part in outer:
+            target = target[part]
+        target[last] = value
+    return dict(meta, state=dict(meta["state"], rng=rng))
+
+
+@pytest.mark.parametrize(("field", "change"), [
+    # NumPy raised OverflowError (not a ValueError) for these
+    ("state.rng.state.state", {"state__state": -1}),
+    ("state.rng.state.state", {"state__state": 2**128}),
+    ("state.rng.state.inc", {"state__inc": 2**128 + 1}),
+    ("state.rng.uinteger", {"uinteger": -1}),
+    ("state.rng.uinteger", {"uinteger": 2**32}),
+    # and took these silently, as states PCG64 never has
+    ("state.rng.state.inc", {"state__inc": 2}),
+    ("state.rng.state.state", {"state__state": 1.5}),
+    ("state.rng.has_uint32", {"has_uint32": 2}),
+    ("state.rng.has_uint32", {"has_uint32": -1}),
+])
+def test_generator_state_out_of_range_is_refused(saved, tmp_path, field, change):
+    """Every integer of the PCG64 state is range-checked: NetworkFileError, never OverflowError."""
+    _, path = saved
+    _zip(tmp_path / "rng.npz", _with_meta(path, _rng_state(_meta(path), **change)))
+    with pytest.raises(NetworkFileError, match=re.escape(field)):
+        loopbp.Network.load(tmp_path / "rng.npz")
+
+
+def test_cli_reports_a_damaged_generator_state(saved, tmp_path, capsys):
+    """``loopbp evaluate`` exits with status 2 and the message instead of an OverflowError."""
+    from loopbp import cli
+
+    _, path = saved
+    _zip(tmp_path / "rng.npz", _with_meta(path, _rng_state(_meta(path), state__state=-1)))
+    assert cli.main(["evaluate", str(tmp_path / "rng.npz")]) == 2
+    assert "state.rng.state.state" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(("field", "changes"), [
+    ("dtype", {"dtype": None}),  # np.dtype(None) is float64: it used to load as such
+    ("state.seed", {"seed": "abc"}),  # used to be kept as the network's seed
+    ("state.seed", {"seed": -1}),
+    ("state.seed", {"seed": True}),
+])
+def test_metadata_of_the_wrong_type_is_refused(saved, tmp_path, field, changes):
+    """``dtype`` must be a dtype name and ``state.seed`` an integer >= 0 or null."""
+    _, path = saved
+    meta = _meta(path)
+    if "seed" in changes:
+        meta = dict(meta, state=dict(meta["state"], seed=changes["seed"]))
+    else:
+        meta = dict(meta, **changes)
+    _zip(tmp_path / "m.npz", _with_meta(path, meta))
+    with pytest.raises(NetworkFileError, match=re.escape(field)):
+        loopbp.Network.load(tmp_path / "m.npz")
 
 
 # --- foreign and hostile files ----------------------------------------------------------

@@ -46,16 +46,18 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from . import _validation as check
-from . import files
+from . import files, schedules
 from .early_stopping import EarlyStopping
 from .history import History
-from .optimizers import OPTIMIZERS, OptimizerState, check_state
+from .optimizers import OPTIMIZERS, Optimizer, OptimizerState, check_state
 
 if TYPE_CHECKING:
     from .network import Network
 
 #: Version of the ``training`` section of a checkpoint's metadata.
 CHECKPOINT_VERSION = 2
+#: Largest optimizer step count a checkpoint may hold (the kernels keep it in an int64).
+MAX_STEP = 2**63 - 1
 
 
 @dataclass
@@ -210,13 +212,19 @@ def _checkpoint_from_meta(training: dict, arrays: dict[str, np.ndarray],
     if name not in OPTIMIZERS:
         raise files.NetworkFileError(
             f"the checkpoint uses the optimizer {name!r}, which this loopbp does not know")
-    hyperparameters = optimizer["hyperparameters"]
-    if not isinstance(hyperparameters, dict):
-        raise TypeError("optimizer hyperparameters must be a mapping")
+    hyperparameters = _check_hyperparameters(name, optimizer["hyperparameters"])
     optimizer_arrays = {a: arrays[f"optimizer.{a}"] for a in optimizer["arrays"]}
     step = integer(optimizer.get("step", 0), "optimizer.step", 0)
+    if step > MAX_STEP:  # the kernels count steps in an int64
+        raise ValueError(f"training.optimizer.step must be at most 2**63 - 1, got {step}")
     state = OptimizerState(name, hyperparameters, optimizer_arrays, step)
-    check_state(state, net.weights)
+    check_state(state, net.weights)  # shapes, dtypes, finite
+    if name == "adam":
+        # v holds running means of squared gradients: a negative entry makes √v̂ NaN
+        for key, array in optimizer_arrays.items():
+            if key.startswith("v") and (array < 0).any():
+                raise ValueError(f"optimizer state {key} (Adam's second moment) must be "
+                                 ">= 0, got a negative entry")
     history = History.from_dict(training["history"])
     epochs_done = integer(training["epochs_done"], "epochs_done", 0)
     if len(history) != epochs_done:
@@ -231,14 +239,14 @@ def _checkpoint_from_meta(training: dict, arrays: dict[str, np.ndarray],
         progress = EpochProgress(
             epoch=integer(progress["epoch"], "progress.epoch", epochs_done + 1),
             next_batch=integer(progress["next_batch"], "progress.next_batch", 0),
-            cost_sum=float(progress["cost_sum"]), seconds=float(progress["seconds"]),
+            cost_sum=check.check_finite_float(progress["cost_sum"], "progress.cost_sum"),
+            seconds=check.check_non_negative_float(progress["seconds"], "progress.seconds"),
             order=np.ascontiguousarray(order))
         if progress.epoch != epochs_done + 1 or not math.isfinite(progress.cost_sum):
             raise ValueError("progress does not follow the finished epochs")
     every = training["checkpoint_every"]
     data = training["data"]
-    if data is not None and not isinstance(data, dict):
-        raise TypeError("data fingerprint must be a mapping")
+    n_rows = None if data is None else _check_fingerprint(data)
     checkpoint = Checkpoint(
         epochs_done=epochs_done,
         epochs=integer(training["epochs"], "epochs", 0),
@@ -252,18 +260,90 @@ def _checkpoint_from_meta(training: dict, arrays: dict[str, np.ndarray],
     if version >= 2:
         checkpoint.l2 = check.check_non_negative_float(training["l2"], "training.l2")
         schedule = training["schedule"]
-        if not isinstance(schedule, dict) or not {"name", "params", "state"} <= set(schedule):
-            raise TypeError("schedule must be a mapping with name, params and state")
+        plan = schedules.check_dict(schedule)  # the CLI reads params and state as mappings
+        if isinstance(plan, schedules.Cosine) and plan.eta_min >= checkpoint.eta:
+            raise ValueError(f"schedule.params.eta_min ({plan.eta_min:g}) must be below "
+                             f"training.eta ({checkpoint.eta:g})")
         checkpoint.schedule = schedule
         validation = training["validation"]
         if validation is not None:
+            if not isinstance(validation, dict) or set(validation) != {"fraction"}:
+                raise TypeError(f"validation must be null or {{'fraction': f}}, "
+                                f"got {validation!r}")
+            fraction = check.check_finite_float(validation["fraction"],
+                                                "validation.fraction")
+            if not 0 < fraction < 1:
+                raise ValueError(f"validation.fraction must be in (0, 1), got {fraction}")
             index = arrays["validation.index"]
-            if index.dtype != np.int64 or index.ndim != 1 or index.size == 0:
-                raise ValueError("validation.index must be a 1-D array of row numbers")
+            check_validation_index(index, n_rows)
             checkpoint.validation_index = np.ascontiguousarray(index)
-            checkpoint.validation_fraction = float(validation["fraction"])
+            checkpoint.validation_fraction = fraction
+        if progress is not None and n_rows is not None:
+            # the epoch's order runs over the rows left for training
+            held = 0 if checkpoint.validation_index is None else checkpoint.validation_index.size
+            if progress.order.size != n_rows - held:
+                raise ValueError(f"progress.order has {progress.order.size} rows; the data "
+                                 f"leaves {n_rows - held} for training")
         stopping = training["early_stopping"]
         if stopping is not None:
-            checkpoint.early_stopping = EarlyStopping.from_dict(stopping, arrays, net.weights,
-                                                                net.biases)
+            rule = EarlyStopping.from_dict(stopping, arrays, net.weights, net.biases)
+            if rule.best_epoch is not None and rule.best_epoch > epochs_done:
+                raise ValueError(f"early_stopping.best_epoch ({rule.best_epoch}) is after the "
+                                 f"last finished epoch ({epochs_done})")
+            checkpoint.early_stopping = rule
     return checkpoint
+
+
+def check_validation_index(index: np.ndarray, n_rows: int | None) -> None:
+    """Raise ``ValueError`` unless ``index`` holds rows to hold out of ``n_rows`` data rows.
+
+    The rows must be increasing row numbers in ``0 … n_rows-1`` and leave at
+    least one row for training.  With ``n_rows`` None (a checkpoint without a
+    data fingerprint) only what needs no row count is checked; resuming calls
+    this again with the data's row count.
+    """
+    if index.dtype != np.int64 or index.ndim != 1 or index.size == 0:
+        raise ValueError("validation.index must be a non-empty 1-D int64 array of row numbers")
+    if index[0] < 0 or np.any(np.diff(index) <= 0):
+        raise ValueError("validation.index must hold increasing row numbers >= 0")
+    if n_rows is not None and (index[-1] >= n_rows or index.size >= n_rows):
+        raise ValueError(f"validation.index must hold rows in 0..{n_rows - 1} and leave at "
+                         f"least one of the {n_rows} rows for training; it holds "
+                         f"{index.size} rows up to {index[-1]}")
+
+
+def _check_fingerprint(data: Any) -> int:
+    """Check the data fingerprint's layout (see :func:`fingerprint`); return its row count."""
+    if not isinstance(data, dict) or set(data) != {"X_shape", "Y_shape", "dtype", "blake2b"}:
+        raise TypeError(f"data must be a fingerprint with X_shape, Y_shape, dtype and "
+                        f"blake2b, got {data!r}")
+    for key in ("X_shape", "Y_shape"):
+        shape = data[key]
+        if not isinstance(shape, list) or len(shape) != 2:
+            raise ValueError(f"data.{key} must be a list of two sizes, got {shape!r}")
+        for extent in shape:
+            check.check_int(extent, f"data.{key}", minimum=1)
+    if data["X_shape"][0] != data["Y_shape"][0]:
+        raise ValueError("data.X_shape and data.Y_shape must have the same row count")
+    if data["dtype"] not in files.DTYPE_NAMES or not isinstance(data["blake2b"], str):
+        raise ValueError("data.dtype must be 'float32' or 'float64' and data.blake2b a string")
+    return data["X_shape"][0]
+
+
+def _check_hyperparameters(name: str, hyperparameters: Any) -> dict[str, Any]:
+    """The optimizer's hyperparameters, each checked as :class:`Optimizer` checks it."""
+    allowed = {"eta", *Optimizer(name).hyperparameters()}
+    if not isinstance(hyperparameters, dict) or not set(hyperparameters) <= allowed:
+        raise TypeError(f"optimizer.hyperparameters of {name!r} must be a mapping with keys "
+                        f"among {sorted(allowed)}, got {hyperparameters!r}")
+    if "eta" in hyperparameters:
+        check.check_positive_float(hyperparameters["eta"], "optimizer.hyperparameters.eta")
+    betas = hyperparameters.get("betas", [0.9, 0.999])
+    if not isinstance(betas, list) or len(betas) != 2:  # JSON keeps the pair as a list
+        raise TypeError(f"optimizer.hyperparameters.betas must be a pair [beta1, beta2], "
+                        f"got {betas!r}")
+    try:
+        Optimizer(name, **{k: v for k, v in hyperparameters.items() if k != "eta"})
+    except (TypeError, ValueError) as err:
+        raise type(err)(f"optimizer.hyperparameters: {err}") from err
+    return hyperparameters

@@ -16,6 +16,8 @@ from typing import Any
 
 import numpy as np
 
+from . import _validation as check
+
 MONITORS = ("cost", "accuracy")
 
 
@@ -70,19 +72,42 @@ class EarlyStopping:
     @classmethod
     def from_dict(cls, data: dict[str, Any], arrays: dict[str, np.ndarray],
                   weights: list[np.ndarray], biases: list[np.ndarray]) -> EarlyStopping:
-        """Rebuild from :meth:`to_dict` and :meth:`arrays`, checking shapes against the network."""
-        rule = cls(int(data["patience"]), str(data["monitor"]), float(data["min_delta"]),
-                   None if data["best"] is None else float(data["best"]),
-                   None if data["best_epoch"] is None else int(data["best_epoch"]),
-                   int(data["bad_epochs"]))
-        if rule.monitor not in MONITORS or rule.patience < 1:
-            raise ValueError(f"bad early-stopping settings {data!r}")
+        """Rebuild from :meth:`to_dict` and :meth:`arrays`, checking them against the network.
+
+        Everything comes from a file, so every field is checked (``TypeError`` or
+        ``ValueError`` naming it): the kept parameters go back into the network
+        when training ends, so they must be finite like the network's own.
+        """
+        keys = {"patience", "monitor", "min_delta", "best", "best_epoch", "bad_epochs"}
+        if not isinstance(data, dict) or set(data) != keys:
+            raise TypeError(f"early_stopping must be a mapping with the keys {sorted(keys)}, "
+                            f"got {data!r}")
+        if data["monitor"] not in MONITORS:
+            raise ValueError(f"early_stopping.monitor must be one of {MONITORS}, "
+                             f"got {data['monitor']!r}")
+        best, best_epoch = data["best"], data["best_epoch"]
+        if (best is None) != (best_epoch is None):
+            raise ValueError("early_stopping.best and best_epoch must both be set or both null")
+        rule = cls(check.check_int(data["patience"], "early_stopping.patience", minimum=1),
+                   data["monitor"],
+                   check.check_non_negative_float(data["min_delta"], "early_stopping.min_delta"),
+                   None if best is None else check.check_finite_float(
+                       best, "early_stopping.best"),
+                   None if best_epoch is None else check.check_int(
+                       best_epoch, "early_stopping.best_epoch", minimum=1),
+                   check.check_int(data["bad_epochs"], "early_stopping.bad_epochs", minimum=0))
         if rule.best is not None:
             for name, like, dest in (("w", weights, rule.best_weights),
                                      ("b", biases, rule.best_biases)):
                 for i, p in enumerate(like):
-                    kept = arrays[f"best.{name}{i}"]
-                    if kept.shape != p.shape or kept.dtype != p.dtype:
-                        raise ValueError(f"best.{name}{i} does not fit the network")
+                    key = f"best.{name}{i}"
+                    kept = arrays.get(key)
+                    if kept is None or kept.shape != p.shape or kept.dtype != p.dtype:
+                        got = None if kept is None else (kept.shape, kept.dtype.name)
+                        raise ValueError(f"{key} must be {p.shape} {p.dtype.name} to fit the "
+                                         f"network, got {got}")
+                    if not np.isfinite(kept).all():
+                        raise ValueError(f"{key} (kept by early stopping) holds NaN or "
+                                         "infinity; it must be finite")
                     dest.append(np.ascontiguousarray(kept))
         return rule

@@ -18,8 +18,10 @@ layer after the input), ``cost`` and ``init`` (since version 2; a version 1
 file holds the derivations' sigmoid network with the quadratic cost and is
 read as such), ``kind`` (``"network"`` or
 ``"checkpoint"``; a checkpoint's training state is described in
-:mod:`loopbp.checkpoints`), ``arrays`` (the member names) and free-form
-``state``.
+:mod:`loopbp.checkpoints`), ``arrays`` (the member names) and ``state``:
+``seed`` (an integer >= 0 or ``null``), ``rng`` (the state of the network's
+PCG64 generator, as ``numpy.random.PCG64().state`` gives it) and, in a
+checkpoint, ``training``.  ``dtype`` is ``"float32"`` or ``"float64"``.
 
 Reading trusts nothing in the file
 ----------------------------------
@@ -155,6 +157,7 @@ def read(path: str | os.PathLike) -> tuple[dict[str, Any], dict[str, np.ndarray]
     if "meta.json" not in members:
         raise NetworkFileError(f"{where} is not a loopbp network file (no meta.json member)")
     meta = _parse_meta(members.pop("meta.json"), where)
+    _check_network_meta(meta, where)
     expected = meta["arrays"]
     if set(expected) != set(members):
         raise NetworkFileError(
@@ -211,6 +214,56 @@ def _parse_meta(raw: bytes, where: str) -> dict[str, Any]:
             or len(set(expected)) != len(expected)):
         raise NetworkFileError(f"{where} is damaged: its table of contents is malformed")
     return meta
+
+
+#: The dtypes a network file holds, by the names it stores them under.
+DTYPE_NAMES = ("float32", "float64")
+#: Range of PCG64's 128-bit state and increment.
+_PCG64_LIMIT = 2**128
+
+
+def _is_int(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _check_network_meta(meta: dict[str, Any], where: str) -> None:
+    """Refuse a ``dtype``, ``state.seed`` or ``state.rng`` that is not what a save writes.
+
+    NumPy takes ``dtype: null`` for float64 and raises ``OverflowError`` (not
+    a ``ValueError``) for a generator state out of its integer ranges, so
+    both are checked here, before anything uses them.
+    """
+    def damaged(field: str, expected: str, value: Any) -> NetworkFileError:
+        return NetworkFileError(f"{where} is damaged: {field} must be {expected}, got {value!r}")
+
+    dtype = meta.get("dtype")
+    if dtype not in DTYPE_NAMES:
+        raise damaged("dtype", "'float32' or 'float64'", dtype)
+    state = meta.get("state")
+    if not isinstance(state, dict):
+        raise damaged("state", "a mapping with seed and rng", state)
+    seed = state.get("seed")
+    if seed is not None and not (_is_int(seed) and seed >= 0):
+        raise damaged("state.seed", "an integer >= 0 or null", seed)
+    rng = state.get("rng")
+    if not isinstance(rng, dict) or set(rng) != {"bit_generator", "state", "has_uint32",
+                                                  "uinteger"}:
+        raise damaged("state.rng", "a PCG64 state with keys bit_generator, state, "
+                      "has_uint32 and uinteger", rng)
+    if rng["bit_generator"] != "PCG64":
+        raise damaged("state.rng.bit_generator", "'PCG64'", rng["bit_generator"])
+    inner = rng["state"]
+    if not isinstance(inner, dict) or set(inner) != {"state", "inc"}:
+        raise damaged("state.rng.state", "a mapping with keys state and inc", inner)
+    if not (_is_int(inner["state"]) and 0 <= inner["state"] < _PCG64_LIMIT):
+        raise damaged("state.rng.state.state", "an integer in [0, 2**128)", inner["state"])
+    # PCG64 always keeps an odd increment; an even one is no state it ever had
+    if not (_is_int(inner["inc"]) and 0 < inner["inc"] < _PCG64_LIMIT and inner["inc"] % 2):
+        raise damaged("state.rng.state.inc", "an odd integer in [1, 2**128)", inner["inc"])
+    if not (_is_int(rng["has_uint32"]) and rng["has_uint32"] in (0, 1)):
+        raise damaged("state.rng.has_uint32", "0 or 1", rng["has_uint32"])
+    if not (_is_int(rng["uinteger"]) and 0 <= rng["uinteger"] < 2**32):
+        raise damaged("state.rng.uinteger", "an integer in [0, 2**32)", rng["uinteger"])
 
 
 def _parse_array(raw: bytes, name: str, where: str) -> np.ndarray:

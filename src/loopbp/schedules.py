@@ -169,9 +169,17 @@ class Plateau(Schedule):
         return {"current": self.current, "best": best, "bad_epochs": self.bad_epochs}
 
     def load_state(self, state: dict[str, Any]) -> None:
-        self.current = None if state["current"] is None else float(state["current"])
-        self.best = math.inf if state["best"] is None else float(state["best"])
-        self.bad_epochs = int(state["bad_epochs"])
+        # a checkpoint's state is checked in full: a rate <= 0 would train backwards
+        if not isinstance(state, dict) or set(state) != {"current", "best", "bad_epochs"}:
+            raise ValueError(f"schedule.state of a 'plateau' schedule must be a mapping with "
+                             f"current, best and bad_epochs, got {state!r}")
+        current, best = state["current"], state["best"]
+        self.current = None if current is None else check.check_positive_float(
+            current, "schedule.state.current")
+        self.best = math.inf if best is None else check.check_finite_float(
+            best, "schedule.state.best")
+        self.bad_epochs = check.check_int(state["bad_epochs"], "schedule.state.bad_epochs",
+                                          minimum=0)
 
 
 class FunctionSchedule(Schedule):
@@ -218,16 +226,47 @@ def as_schedule(schedule: Any) -> Schedule:
                     f"epoch -> eta, got {type(schedule).__name__} {schedule!r}")
 
 
+def check_dict(data: Any) -> Schedule | None:
+    """Check a :meth:`Schedule.to_dict` read from a file; return the schedule it describes.
+
+    ``name``, ``params`` and ``state`` must be what ``to_dict`` writes: a known
+    name, parameters with exactly the schedule's keys and values its
+    constructor accepts, and a state :meth:`~Schedule.load_state` accepts.
+    Returns None for a callable schedule (its function is not in the file).
+    Raises ``TypeError`` or ``ValueError`` naming the field.
+    """
+    if not isinstance(data, dict) or set(data) != {"name", "params", "state"}:
+        raise TypeError(f"schedule must be a mapping with name, params and state, got {data!r}")
+    name, params, state = data["name"], data["params"], data["state"]
+    if not isinstance(name, str) or (name not in SCHEDULES and name != "callable"):
+        raise ValueError(f"schedule.name must be one of "
+                         f"{', '.join(map(repr, [*SCHEDULES, 'callable']))}, got {name!r}")
+    # exactly the keys params() writes: callers (the CLI) look them up in a mapping
+    keys = set() if name == "callable" else set(SCHEDULES[name]().params())
+    if not isinstance(params, dict) or set(params) != keys:
+        raise TypeError(f"schedule.params of a {name!r} schedule must be a mapping with the "
+                        f"keys {sorted(keys)}, got {params!r}")
+    if name == "callable":
+        if state != {}:
+            raise ValueError(f"schedule.state of a 'callable' schedule must be {{}}, "
+                             f"got {state!r}")
+        return None
+    try:
+        schedule = SCHEDULES[name](**params)
+    except (TypeError, ValueError) as err:
+        raise type(err)(f"schedule.params of a {name!r} schedule: {err}") from err
+    if type(schedule).load_state is Schedule.load_state and state != {}:
+        raise ValueError(f"schedule.state of a {name!r} schedule must be {{}}, got {state!r}")
+    schedule.load_state(state)
+    return schedule
+
+
 def from_dict(data: dict[str, Any], function: Callable[[int], float] | None = None) -> Schedule:
     """Rebuild a schedule from :meth:`Schedule.to_dict` (a callable one needs ``function``)."""
-    name = data["name"]
-    if name == "callable":
+    schedule = check_dict(data)
+    if schedule is None:
         if function is None or not callable(function):
             raise ValueError("the checkpoint's run used a schedule function; pass the same "
                              "function as schedule= to continue it")
         return FunctionSchedule(function)
-    if name not in SCHEDULES:
-        raise ValueError(f"unknown schedule {name!r}")
-    schedule = SCHEDULES[name](**data["params"])
-    schedule.load_state(data["state"])
     return schedule

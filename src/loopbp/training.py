@@ -48,6 +48,7 @@ from .checkpoints import (
     CHECKPOINT_VERSION,
     Checkpoint,
     EpochProgress,
+    check_validation_index,
     fingerprint,
     load_checkpoint,
     save_checkpoint,
@@ -435,8 +436,11 @@ def _train(net: Network, X: Any, Y: Any, settings: Settings, *,
     if s.validation_fraction is not None:
         if start is not None and start.validation_index is not None:
             held_out = start.validation_index
-            if held_out.max() >= X.shape[0] or np.any(np.diff(held_out) <= 0):
-                raise ValueError("the checkpoint's validation rows do not fit the data")
+            try:  # checked at load against the data it was written with; now against this
+                check_validation_index(held_out, X.shape[0])
+            except ValueError as err:
+                raise ValueError(f"the checkpoint's validation rows do not fit the data: "
+                                 f"{err}") from None
         else:
             held_out = holdout_rows(_labels_of(Y_given, Y), X.shape[0], s.validation_fraction,
                                     net.rng)
