@@ -227,6 +227,27 @@ def test_bad_data_is_refused(data):
         MLPClassifier(max_iter=2).fit(csr_matrix(X), targets["multiclass"])
 
 
+def test_float32_network_refuses_values_that_overflow_it(data):
+    """Finite float64 values beyond float32's range would reach the kernels as infinities
+    (NaN probabilities, a diverged fit): each is refused, naming the array."""
+    X, targets, _ = data
+    est = MLPClassifier(hidden_layer_sizes=(4,), max_iter=2, dtype="float32")
+    est.fit(X, targets["multiclass"])
+    huge = np.full((2, 5), 1e300)
+    for method in (est.predict, est.predict_proba):
+        with pytest.raises(ValueError, match="X has values too large for float32"):
+            method(huge)
+    assert np.isfinite(est.predict_proba(np.full((2, 5), 1e30))).all()  # within float32
+    fresh = MLPClassifier(hidden_layer_sizes=(4,), max_iter=2, dtype="float32")
+    with pytest.raises(ValueError, match="X has values too large for float32"):
+        fresh.fit(X * 1e300, targets["multiclass"])
+    assert not hasattr(fresh, "net_")
+    regressor = MLPRegressor(hidden_layer_sizes=(4,), max_iter=2, dtype="float32")
+    with pytest.raises(ValueError, match="y has values too large for float32"):
+        regressor.fit(X, targets["regression"] * 1e300)
+    assert not hasattr(regressor, "net_")
+
+
 def test_partial_fit_calls_reusing_buffers_match_fresh_ones(data):
     """partial_fit on the same shapes again borrows the last call's buffers: the same
     bits as an estimator whose network builds everything afresh for every call."""
@@ -278,6 +299,118 @@ def test_warm_start_continues_from_the_parameters(data):
     assert not np.array_equal(before[0], est.coefs_[0])
     cold = clone(est).set_params(warm_start=False).fit(X, y)
     assert len(cold.loss_curve_) == 3
+
+
+@pytest.mark.parametrize("first, change", [
+    (dict(solver="sgd", momentum=0.0), dict(momentum=0.9)),
+    (dict(solver="sgd"), dict(solver="adam")),
+    (dict(solver="sgd", nesterovs_momentum=False), dict(solver="adam")),
+    (dict(solver="adam"), dict(solver="sgd")),
+    (dict(solver="sgd", learning_rate_init=0.01), dict(learning_rate="invscaling")),
+], ids=["sgd->momentum", "nesterov->adam", "momentum->adam", "adam->sgd", "->invscaling"])
+def test_partial_fit_keeps_its_optimizer_through_set_params(data, first, change):
+    """As scikit-learn's ``_optimizer``, the optimizer a first partial_fit makes goes on
+    through later calls whatever set_params changes (never one optimizer's moments read
+    as another's); the next fit makes one from the new parameters."""
+    X, targets, _ = data
+    y = targets["multiclass"]
+    params = dict(hidden_layer_sizes=(4,), batch_size=10, random_state=0, **first)
+    changed, unchanged = MLPClassifier(**params), MLPClassifier(**params)
+    theirs = SkClassifier(**params)
+    for est in (changed, unchanged, theirs):
+        est.partial_fit(X, y, classes=[0, 1, 2])
+    name = changed._optimizer_state.name
+    kind = type(theirs._optimizer)
+    changed.set_params(**change)
+    theirs.set_params(**change)
+    for _ in range(2):  # a rate schedule shows from the second call on
+        for est in (changed, unchanged, theirs):
+            est.partial_fit(X, y)
+    assert type(theirs._optimizer) is kind  # what scikit-learn does
+    assert changed._optimizer_state.name == name
+    for a, b in zip(changed.coefs_ + changed.intercepts_,
+                    unchanged.coefs_ + unchanged.intercepts_):
+        np.testing.assert_array_equal(a, b)
+    changed.set_params(warm_start=True, max_iter=1).fit(X, y)
+    assert changed._optimizer_state.name == MLPClassifier(**{**params, **change})._optimizer().name
+
+
+@pytest.mark.parametrize("before", [False, True], ids=["off->on", "on->off"])
+def test_warm_start_may_toggle_early_stopping(data, before):
+    """The attributes early_stopping watches start afresh for the new setting, as a first
+    fit sets them (scikit-learn's own estimator fails here)."""
+    X, targets, _ = data
+    est = MLPClassifier(hidden_layer_sizes=(4,), max_iter=3, warm_start=True,
+                        early_stopping=before, random_state=0)
+    est.fit(X, targets["multiclass"])
+    est.set_params(early_stopping=not before, max_iter=4)
+    est.fit(X, targets["multiclass"])
+    assert len(est.loss_curve_) == 7
+    if before:
+        assert est.validation_scores_ is None and est.best_validation_score_ is None
+        assert est.best_loss_ == min(est.loss_curve_[3:])
+    else:
+        assert est.best_loss_ is None and len(est.validation_scores_) == est.n_iter_ == 4
+        assert est.best_validation_score_ == max(est.validation_scores_)
+
+
+def test_warm_start_and_partial_fit_refuse_another_network(data):
+    """Other hidden layers or another dtype are refused before training (scikit-learn
+    trains its old layers on, or fails with an IndexError); another activation is used,
+    as scikit-learn uses it."""
+    X, targets, _ = data
+    y = targets["multiclass"]
+    est = MLPClassifier(hidden_layer_sizes=(4,), max_iter=2, warm_start=True, random_state=0)
+    est.fit(X, y)
+    before = [w.copy() for w in est.coefs_]
+    for params, message in [(dict(hidden_layer_sizes=(6,)), r"hidden_layer_sizes=\(6,\)"),
+                            (dict(hidden_layer_sizes=(4, 4)), r"\(4, 4\) differs"),
+                            (dict(dtype="float32"), "dtype='float32' differs")]:
+        est.set_params(**params)
+        for fit in (est.fit, est.partial_fit):
+            with pytest.raises(ValueError, match=message):
+                fit(X, y)
+        est.set_params(hidden_layer_sizes=(4,), dtype=None)
+    for a, b in zip(before, est.coefs_):
+        np.testing.assert_array_equal(a, b)
+    est.set_params(activation="tanh").fit(X, y)
+    assert est.net_.activations == ["tanh", "softmax"]
+
+
+@pytest.mark.parametrize("dtype, weight, alpha", [
+    ("float64", 2.0 ** 1020, 2.0 ** 1010),  # their sum overflows
+    ("float32", 2.0 ** 200, 2.0 ** 190),  # beyond float32
+    ("float64", 2.0 ** -1070, 0.0),  # n / their sum overflows
+    ("float32", 2.0 ** -150, 0.0),  # 0 in float32
+], ids=["sum-overflows", "float32-overflows", "n/sum-overflows", "float32-underflows"])
+def test_sample_weights_beyond_the_dtype_are_scaled_exactly(data, dtype, weight, alpha):
+    """Weights the kernels cannot sum, divide by or hold are scaled by a power of 2, and
+    alpha with them (the L2 term is alpha / sum): training is bit for bit that with unit
+    weights and alpha / weight."""
+    X, targets, _ = data
+    y = targets["multiclass"]
+    params = dict(hidden_layer_sizes=(4,), batch_size=10, shuffle=False, random_state=0,
+                  max_iter=3, dtype=dtype)
+    scaled = MLPClassifier(**params, alpha=alpha)
+    scaled.fit(X, y, sample_weight=np.full(N_ROWS, weight))
+    unit = MLPClassifier(**params, alpha=alpha / weight)
+    unit.fit(X, y, sample_weight=np.ones(N_ROWS))
+    assert scaled.loss_curve_ == unit.loss_curve_
+    for a, b in zip(scaled.coefs_ + scaled.intercepts_, unit.coefs_ + unit.intercepts_):
+        np.testing.assert_array_equal(a, b)
+
+
+def test_sample_weights_that_cannot_be_scaled_are_refused(data):
+    X, targets, _ = data
+    y = targets["multiclass"]
+    est = MLPClassifier(max_iter=2)
+    with pytest.raises(ValueError, match=r"sample_weight is too small for alpha=0.0001"):
+        est.fit(X, y, sample_weight=np.full(N_ROWS, 1e-320))
+    wide = np.ones(N_ROWS)
+    wide[0] = 1e-40
+    with pytest.raises(ValueError, match="sample_weight spans too wide a range for float32"):
+        est.set_params(dtype="float32").fit(X, y, sample_weight=wide)
+    assert not hasattr(est, "net_")
 
 
 def test_tol_stops_training_as_scikit_learn_does(data, capsys):

@@ -80,6 +80,28 @@ OUTPUTS = {
 #: Below this learning rate, ``learning_rate="adaptive"`` stops instead of dividing by 5.
 MIN_ADAPTIVE_RATE = 1e-6
 
+#: The parameters scikit-learn's optimizer object takes when ``fit`` (or a first
+#: ``partial_fit``) makes it, and keeps through later ``partial_fit`` calls: set_params
+#: changes them for the next ``fit`` only.
+SOLVER_PARAMS = ("solver", "learning_rate", "learning_rate_init", "power_t", "momentum",
+                 "nesterovs_momentum", "beta_1", "beta_2", "epsilon")
+
+
+def _in_dtype(array: np.ndarray, dtype: np.dtype, name: str) -> np.ndarray:
+    """``array`` (finite: validated) as a C-contiguous array of the network's ``dtype``.
+
+    Raises ValueError where values too large for float32 would become infinities,
+    which the kernels would otherwise turn into NaN outputs or a diverged fit.
+    """
+    with np.errstate(over="ignore"):  # the check below says what overflowed
+        converted = np.ascontiguousarray(array, dtype=dtype)
+    if converted.dtype != array.dtype and not np.isfinite(converted).all():
+        raise ValueError(
+            f"{name} has values too large for {dtype.name}, the network's dtype (up to "
+            f"{np.max(np.abs(array)):g} in magnitude, {dtype.name} holds at most "
+            f"{np.finfo(dtype).max:g}): rescale {name}, or fit with dtype='float64'")
+    return converted
+
 
 @contextmanager
 def _threads(n_threads: int | None) -> Iterator[None]:
@@ -254,16 +276,21 @@ class _BaseMLP(BaseEstimator, metaclass=ABCMeta):
             raise ValueError(f"dtype must be None, float32 or float64, got {self.dtype!r}")
         return dtype
 
+    def _solver_param(self, name: str) -> Any:
+        """A parameter of :data:`SOLVER_PARAMS` as the optimizer in use was made with."""
+        return getattr(self, "_solver_params", {}).get(name, getattr(self, name))
+
     def _optimizer(self) -> Optimizer:
         """loopbp's optimizer for ``solver`` (sgd: with momentum, Nesterov's if asked)."""
-        if self.solver == "adam":
+        param = self._solver_param
+        if param("solver") == "adam":
             name = "adam"
-        elif self.momentum > 0:
-            name = "nesterov" if self.nesterovs_momentum else "momentum"
+        elif param("momentum") > 0:
+            name = "nesterov" if param("nesterovs_momentum") else "momentum"
         else:
             name = "sgd"
-        return Optimizer(name, momentum=self.momentum, betas=(self.beta_1, self.beta_2),
-                         epsilon=self.epsilon)
+        return Optimizer(name, momentum=param("momentum"),
+                         betas=(param("beta_1"), param("beta_2")), epsilon=param("epsilon"))
 
     def _fit(self, X: Any, y: Any, sample_weight: Any, *, incremental: bool,
              classes: Any = None) -> _BaseMLP:
@@ -273,29 +300,100 @@ class _BaseMLP(BaseEstimator, metaclass=ABCMeta):
         if self.early_stopping and incremental:
             raise ValueError("partial_fit does not support early_stopping=True")
         first_call = not hasattr(self, "net_") or not (self.warm_start or incremental)
+        if not first_call:
+            self._check_network_params(hidden)
         X, y = validate_data(self, X, y, reset=first_call, accept_sparse=False,
                              dtype=(np.float64, np.float32), multi_output=True,
                              y_numeric=not isinstance(self, ClassifierMixin))
         dtype = self.net_.dtype if not first_call else self._net_dtype(X.dtype)
-        X = np.ascontiguousarray(X, dtype=dtype)
-        Y = self._encode(y, first_call, incremental, classes).astype(dtype)
-        if sample_weight is not None:
-            sample_weight = _check_sample_weight(sample_weight, X, dtype=dtype,
-                                                 ensure_non_negative=True)
+        X = _in_dtype(X, dtype, "X")
+        Y = _in_dtype(self._encode(y, first_call, incremental, classes), dtype, "y")
+        sample_weight, alpha = self._sample_weight(sample_weight, X, dtype)
         if not first_call and Y.shape[1] != self.n_outputs_:
             raise ValueError(f"y has {Y.shape[1]} outputs, but the estimator was fitted with "
                              f"{self.n_outputs_}")
         self._random_state = check_random_state(self.random_state)
         if first_call:
             self._initialize(X.shape[1], hidden, Y.shape[1], dtype)
+        else:
+            # the hidden activation as set now, as scikit-learn reads it at each pass
+            n_hidden = len(self.net_.weights) - 1
+            self.net_.activations = ([ACTIVATIONS[self.activation]] * n_hidden
+                                     + [self.net_.activations[-1]])
+            if (self.validation_scores_ is None) == self.early_stopping:
+                # early_stopping toggled since the last fit: its attributes start afresh
+                self._reset_stopping_rule()
         if not incremental or not hasattr(self, "_optimizer_state"):
-            # a new optimizer for each fit (warm_start keeps only the parameters)
+            # a new optimizer for each fit (warm_start keeps only the parameters), which
+            # partial_fit calls go on with, as scikit-learn's do, whatever set_params has
+            # changed since: never one optimizer's moments read as another's
+            self._solver_params = {name: getattr(self, name) for name in SOLVER_PARAMS}
             self._optimizer_state = initial_state(self._optimizer(), self.learning_rate_init,
                                                   self.net_.weights, self.net_.biases)
             self._eta = float(self.learning_rate_init)
         with _threads(self.n_threads):
-            self._fit_stochastic(X, Y, y, sample_weight, incremental)
+            self._fit_stochastic(X, Y, y, sample_weight, incremental, alpha)
         return self
+
+    def _check_network_params(self, hidden: list[int]) -> None:
+        """Refuse, before warm_start or partial_fit trains on, a network unlike the one asked.
+
+        scikit-learn would train its old layers on silently (another width) or fail with
+        an IndexError (another depth); loopbp says so.
+        """
+        fitted = self.net_.sizes[1:-1]
+        if hidden != fitted:
+            raise ValueError(
+                f"hidden_layer_sizes={tuple(hidden)} differs from the fitted network's "
+                f"{tuple(fitted)}: warm_start and partial_fit train the fitted network on; "
+                "fit with warm_start=False (or a clone) for a new one")
+        if self.dtype is not None and self._net_dtype(self.net_.dtype) != self.net_.dtype:
+            raise ValueError(
+                f"dtype={self.dtype!r} differs from the fitted network's "
+                f"{self.net_.dtype.name}: warm_start and partial_fit train the fitted "
+                "network on; fit with warm_start=False (or a clone) for a new one")
+
+    def _sample_weight(self, sample_weight: Any, X: np.ndarray,
+                       dtype: np.dtype) -> tuple[np.ndarray | None, float]:
+        """``sample_weight`` in the network's dtype, and the ``alpha`` to train with.
+
+        A mini-batch's gradient is the weighted mean over its rows (only the weights'
+        ratios count), its L2 term ``alpha / Σ s`` (equation alpha).  Weights whose sum
+        the kernels could not form or divide by (it overflows, or ``n / Σ s`` does, or
+        float32 cannot hold them) are multiplied by a power of 2, and ``alpha`` with
+        them: exact, so the training is bit for bit what unbounded floats would give.
+        Weights in range are passed on as given.
+        """
+        alpha = float(self.alpha)
+        if sample_weight is None:
+            return None, alpha
+        weights = _check_sample_weight(sample_weight, X, dtype=np.float64,
+                                       ensure_non_negative=True)
+        positive = weights[weights > 0]
+        n = weights.shape[0]
+        info = np.finfo(dtype)
+        # low: normal in dtype, and rows / Σ s finite for any mini-batch with a positive s
+        low, high = max(float(info.tiny), n / np.finfo(np.float64).max), float(info.max) / n
+        if positive.size == 0 or (positive.min() >= low and positive.max() <= high):
+            if dtype != np.float64:  # converted from the input, as before
+                weights = _check_sample_weight(sample_weight, X, dtype=dtype,
+                                               ensure_non_negative=True)
+            return weights, alpha
+        shift = -int(np.frexp(positive.max())[1])  # the largest weight to [0.5, 1)
+        if np.ldexp(positive.min(), shift) < low:
+            advice = " or fit with dtype='float64'" if dtype != np.float64 else ""
+            raise ValueError(
+                f"sample_weight spans too wide a range for {dtype.name}, the network's "
+                f"dtype: its positive values go from {positive.min():g} to "
+                f"{positive.max():g}; set the smallest to 0{advice}")
+        try:
+            alpha = math.ldexp(alpha, shift)
+        except OverflowError:
+            raise ValueError(
+                f"sample_weight is too small for alpha={self.alpha:g}: the L2 term "
+                f"alpha / sum(sample_weight) (sum {weights.sum():g}) overflows; scale "
+                "sample_weight up (alpha is per unit of weight)") from None
+        return np.ldexp(weights, shift).astype(dtype), alpha
 
     def _initialize(self, n_features: int, hidden: list[int], n_outputs: int,
                     dtype: np.dtype) -> None:
@@ -319,6 +417,10 @@ class _BaseMLP(BaseEstimator, metaclass=ABCMeta):
         self.n_iter_ = 0
         self.t_ = 0
         self.loss_curve_ = []
+        self._reset_stopping_rule()
+
+    def _reset_stopping_rule(self) -> None:
+        """The attributes ``early_stopping`` watches, as scikit-learn's first fit sets them."""
         self._no_improvement_count = 0
         if self.early_stopping:
             self.validation_scores_ = []
@@ -330,7 +432,8 @@ class _BaseMLP(BaseEstimator, metaclass=ABCMeta):
             self.best_loss_ = np.inf
 
     def _fit_stochastic(self, X: np.ndarray, Y: np.ndarray, y: Any,
-                        sample_weight: np.ndarray | None, incremental: bool) -> None:
+                        sample_weight: np.ndarray | None, incremental: bool,
+                        alpha: float) -> None:
         net = self.net_
         X_val = y_val = sw_val = None
         if self.early_stopping:
@@ -357,7 +460,7 @@ class _BaseMLP(BaseEstimator, metaclass=ABCMeta):
         net.parameters()  # refuses parameters set to the wrong shape or NaN
         Y = net.targets(Y, "y", n)  # what the cost needs of the targets (shapes, ranges)
         trainer = _Trainer(net, X, Y, batch_size, self._optimizer(), self._optimizer_state,
-                           decay=0.0, alpha=float(self.alpha), sample_weight=sample_weight,
+                           decay=0.0, alpha=alpha, sample_weight=sample_weight,
                            shuffle=self.shuffle)
         # each mini-batch's L2 term is (α/2) Σ w² over its weight sum (equation alpha)
         weight_total = float(n if sample_weight is None else sample_weight.sum())
@@ -374,14 +477,16 @@ class _BaseMLP(BaseEstimator, metaclass=ABCMeta):
                         warnings.warn("Training interrupted by user.", stacklevel=3)
                         break
                     self.n_iter_ += 1
-                    self.loss_ = self._reported_loss(record.cost, l2_share)
+                    self.loss_ = self._reported_loss(record.cost, alpha, l2_share)
                     self.t_ += n
                     self.loss_curve_.append(self.loss_)
                     if self.verbose:
                         print(f"Iteration {self.n_iter_}, loss = {self.loss_:.8f}")
                     self._update_no_improvement_count(X_val, y_val, sw_val)
-                    if self.solver == "sgd" and self.learning_rate == "invscaling":
-                        self._eta = self.learning_rate_init / (self.t_ + 1) ** self.power_t
+                    param = self._solver_param
+                    if param("solver") == "sgd" and param("learning_rate") == "invscaling":
+                        self._eta = (param("learning_rate_init")
+                                     / (self.t_ + 1) ** param("power_t"))
                     if self._no_improvement_count > self.n_iter_no_change:
                         if self._stop_or_slow_down():
                             break
@@ -406,12 +511,16 @@ class _BaseMLP(BaseEstimator, metaclass=ABCMeta):
                 dest[...] = src
             del self._best
 
-    def _reported_loss(self, mean_cost: float, l2_share: float) -> float:
-        """The epoch's loss as scikit-learn reports it, from loopbp's mean cost."""
+    def _reported_loss(self, mean_cost: float, alpha: float, l2_share: float) -> float:
+        """The epoch's loss as scikit-learn reports it, from loopbp's mean cost.
+
+        ``l2_share`` is the mini-batches per unit of sample weight, ``alpha`` the one
+        trained with (scaled as the weights were: see :meth:`_sample_weight`).
+        """
         if self.out_activation_ == "identity":
             # scikit-learn's squared error is also averaged over the outputs
             mean_cost /= self.n_outputs_
-        return mean_cost + 0.5 * self.alpha * sum_of_squares(self.net_.weights) * l2_share
+        return mean_cost + 0.5 * alpha * sum_of_squares(self.net_.weights) * l2_share
 
     def _update_no_improvement_count(self, X_val: np.ndarray | None, y_val: Any,
                                      sw_val: np.ndarray | None) -> None:
@@ -442,7 +551,8 @@ class _BaseMLP(BaseEstimator, metaclass=ABCMeta):
         what = "Validation score" if self.early_stopping else "Training loss"
         message = (f"{what} did not improve more than tol={self.tol:f} for "
                    f"{self.n_iter_no_change} consecutive epochs.")
-        if self.solver == "sgd" and self.learning_rate == "adaptive":
+        if (self._solver_param("solver") == "sgd"
+                and self._solver_param("learning_rate") == "adaptive"):
             if self._eta > MIN_ADAPTIVE_RATE:
                 self._eta /= 5.0
                 if self.verbose:
@@ -466,7 +576,7 @@ class _BaseMLP(BaseEstimator, metaclass=ABCMeta):
         if check_input:
             X = validate_data(self, X, reset=False, accept_sparse=False,
                               dtype=(np.float64, np.float32))
-        X = np.ascontiguousarray(X, dtype=self.net_.dtype)
+        X = _in_dtype(X, self.net_.dtype, "X")
         if X.ndim != 2 or X.shape[1] != self.net_.sizes[0]:  # as validate_data ensures
             raise ValueError(f"X must have shape (n, {self.net_.sizes[0]}), got {X.shape}")
         with _threads(self.n_threads):
