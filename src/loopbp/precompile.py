@@ -2,7 +2,7 @@
 
 numba compiles a kernel the first time it runs and keeps the machine code on
 disk (see :mod:`loopbp._jit`), so only a process that meets an empty cache
-waits for the compiler: about a quarter of a minute per dtype.  Where that first
+waits for the compiler: about 15 seconds before the first mini-batch.  Where that first
 process should not pay, as in a container image, a cluster's shared software
 or a CI cache, :func:`precompile` (or ``loopbp compile``) pays it once, ahead of time.
 
