@@ -366,7 +366,6 @@ def _plateau(params: dict | None = None, state: dict | None = None) -> dict:
 
 @pytest.mark.parametrize(("field", "schedule"), [
     ("schedule.state.current", _plateau(state={"current": -5.0})),  # trained uphill
-    ("schedule.state.current", _plateau(state={"current": 0.0})),
     ("schedule.state.best", _plateau(state={"best": float("nan")})),
     ("schedule.state.bad_epochs", _plateau(state={"bad_epochs": -2})),
     ("factor", _plateau(params={"factor": 1.5})),
@@ -378,7 +377,8 @@ def _plateau(params: dict | None = None, state: dict | None = None) -> dict:
     ("factor", {"name": "step", "params": {"factor": -0.5, "interval": 2}, "state": {}}),
     ("eta_min", {"name": "cosine", "params": {"eta_min": 1.0}, "state": {}}),  # eta is 0.05
     ("schedule.state", {"name": "constant", "params": {}, "state": {"current": 1.0}}),
-    ("schedule.name", {"name": "warmup", "params": {}, "state": {}}),
+    ("schedule.name", {"name": "", "params": {}, "state": {}}),
+    ("schedule.params", {"name": "warmup", "params": [5], "state": {}}),
 ])
 def test_schedule_params_and_state_out_of_range_are_refused(full_checkpoint, tmp_path, field,
                                                             schedule):
@@ -388,6 +388,18 @@ def test_schedule_params_and_state_out_of_range_are_refused(full_checkpoint, tmp
 
     with pytest.raises(loopbp.NetworkFileError, match=re.escape(field)):
         loopbp.load_checkpoint(_damage(full_checkpoint, tmp_path, change))
+
+
+@pytest.mark.parametrize("schedule", [
+    _plateau(state={"current": 0.0}),  # min_eta = 0 reached after hundreds of cuts
+    {"name": "warmup", "params": {"steps": 5}, "state": {"done": 2}},  # a user's own schedule
+])
+def test_schedules_a_run_can_write_load(full_checkpoint, tmp_path, schedule):
+    def change(training, arrays):
+        training["schedule"] = schedule
+
+    _, checkpoint = loopbp.load_checkpoint(_damage(full_checkpoint, tmp_path, change))
+    assert checkpoint.schedule == schedule
 
 
 def test_cli_resume_with_schedule_params_not_a_mapping_fails_cleanly(tmp_path, capsys):

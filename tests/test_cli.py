@@ -110,7 +110,13 @@ def test_mismatched_sizes_are_reported(tmp_path, capsys):
         assert "must hold real numbers" in capsys.readouterr().err
 
 
-def test_a_network_too_large_for_memory_is_a_bad_option(capsys):
+def test_a_network_too_large_for_memory_is_a_bad_option(capsys, monkeypatch):
+    from loopbp import network
+
+    def out_of_memory(*args, **kwargs):
+        raise MemoryError  # as NumPy raises it; nothing is allocated (a host may overcommit)
+
+    monkeypatch.setattr(network, "initial_parameters", out_of_memory)
     assert cli.main(["train", "--sizes", "64", "99999999999", "10", "--quiet"]) == 2
     assert "out of memory" in capsys.readouterr().err
 

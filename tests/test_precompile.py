@@ -80,3 +80,16 @@ def test_after_compile_a_new_process_compiles_nothing(tmp_path):
     again = subprocess.run([sys.executable, "-m", "loopbp", "compile", "--dtype", "float32"],
                            env=env, capture_output=True, text=True, timeout=300)
     assert again.returncode == 0 and "all were already in the cache" in again.stdout
+
+
+def test_without_dask_the_dask_steps_are_left_out_and_said_so(monkeypatch):
+    """Dask is an optional extra: without it the network's kernels are still compiled and the
+    Dask steps are reported as left out (it was an ImportError after the float64 compile)."""
+    import sys
+
+    import loopbp
+
+    monkeypatch.setitem(sys.modules, "loopbp.distributed", None)  # import fails, as without Dask
+    monkeypatch.delattr(loopbp, "distributed", raising=False)
+    assert precompile.precompile("float64") == [
+        "the Dask steps (loopbp.distributed): Dask is not installed"]

@@ -406,11 +406,22 @@ def test_sample_weights_that_cannot_be_scaled_are_refused(data):
     est = MLPClassifier(max_iter=2)
     with pytest.raises(ValueError, match=r"sample_weight is too small for alpha=0.0001"):
         est.fit(X, y, sample_weight=np.full(N_ROWS, 1e-320))
+    assert not hasattr(est, "net_")
+
+
+@pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
+def test_tiny_sample_weights_beside_ordinary_ones_are_taken_as_given(data):
+    """A weight below float32's smallest normal number, beside weights of 1, is passed on
+    as scikit-learn takes it (a float32 subnormal), not refused or rescaled."""
+    X, targets, _ = data
+    y = targets["multiclass"]
     wide = np.ones(N_ROWS)
     wide[0] = 1e-40
-    with pytest.raises(ValueError, match="sample_weight spans too wide a range for float32"):
-        est.set_params(dtype="float32").fit(X, y, sample_weight=wide)
-    assert not hasattr(est, "net_")
+    params = dict(hidden_layer_sizes=(4,), max_iter=2, random_state=0, dtype="float32")
+    est = MLPClassifier(**params).fit(X, y, sample_weight=wide)
+    same = MLPClassifier(**params).fit(X, y, sample_weight=wide.astype(np.float32))
+    assert np.isfinite(est.loss_curve_).all()
+    assert est.loss_curve_ == same.loss_curve_
 
 
 def test_tol_stops_training_as_scikit_learn_does(data, capsys):

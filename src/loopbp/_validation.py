@@ -178,9 +178,9 @@ def check_finite_float(value: Any, name: str) -> float:
         raise TypeError(f"{name} must be a real number, got {type(value).__name__} {value!r}")
     try:
         value = float(value)
-    except OverflowError:  # an int beyond float's range (10**400)
-        raise ValueError(f"{name} must be finite, got an integer of {value.bit_length()} "
-                         f"bits, beyond the range of a float") from None
+    except OverflowError:  # an int or fraction beyond float's range (10**400)
+        raise ValueError(f"{name} must be finite, got a {type(value).__name__} beyond the "
+                         f"range of a float") from None
     if not np.isfinite(value):
         raise ValueError(f"{name} must be finite, got {value}")
     return value

@@ -311,7 +311,7 @@ class Network:
                 if p.shape != shape:
                     raise ValueError(
                         f"network.{name}[{i}] must have shape {shape}, got {p.shape}")
-                if p.dtype.kind not in "iuf":
+                if p.dtype.kind not in "biuf":
                     raise TypeError(f"network.{name}[{i}] must hold real numbers, got dtype "
                                     f"{p.dtype}")
                 # anything but a plain array (a list, a masked array) is replaced by one:
@@ -332,7 +332,8 @@ class Network:
         remembered, so a call with nothing changed pays one comparison.
         """
         n_layers = len(self.sizes) - 1
-        if not isinstance(self.activations, list) or len(self.activations) != n_layers:
+        if (isinstance(self.activations, str) or not isinstance(self.activations, Sequence)
+                or len(self.activations) != n_layers):
             raise ValueError(f"network.activations must be a list of {n_layers} names (one "
                              f"per layer after the input), got {self.activations!r}")
         seen = (tuple(self.sizes), tuple(self.activations), self.cost, self.init, self.dtype)

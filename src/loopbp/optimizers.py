@@ -22,7 +22,7 @@ the number of updates made), though only Adam uses it.
 from __future__ import annotations
 
 import numbers
-from collections.abc import Sequence
+from collections.abc import Mapping, Set
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -67,11 +67,13 @@ class Optimizer:
             raise ValueError(
                 f"optimizer must be one of {', '.join(map(repr, OPTIMIZERS))}, got {self.name!r}")
         self.momentum = check.check_unit_interval(self.momentum, "momentum")
-        if (isinstance(self.betas, str | bytes) or not isinstance(self.betas, Sequence | np.ndarray)
-                or len(self.betas) != 2):
+        # any ordered pair (a tuple, a list, an array); a set or mapping has no order
+        if (isinstance(self.betas, str | bytes | Set | Mapping)
+                or not hasattr(self.betas, "__len__") or len(self.betas) != 2):
             raise TypeError(f"betas must be a pair (beta1, beta2), got {self.betas!r}")
-        self.betas = (check.check_unit_interval(self.betas[0], "betas[0]"),
-                      check.check_unit_interval(self.betas[1], "betas[1]"))
+        beta1, beta2 = self.betas
+        self.betas = (check.check_unit_interval(beta1, "betas[0]"),
+                      check.check_unit_interval(beta2, "betas[1]"))
         self.epsilon = check.check_positive_float(self.epsilon, "epsilon")
 
     @property

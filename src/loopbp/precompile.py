@@ -16,11 +16,14 @@ twins (:func:`loopbp.network.kernels_for`), so each dtype is run both ways.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from types import ModuleType
 
 import numpy as np
 
+from . import kernels
 from ._jit import get_num_threads, set_num_threads
 from .network import Network
+from .optimizers import OPTIMIZERS
 
 #: The dtypes :func:`precompile` compiles for when none are named.
 DTYPES = ("float64", "float32")
@@ -32,24 +35,35 @@ _SERIAL_ROWS = 2
 _PARALLEL_ROWS = 512
 
 
-def precompile(dtypes: Sequence[str] = DTYPES) -> None:
+def precompile(dtypes: Sequence[str] = DTYPES) -> list[str]:
     """Compile, or load from numba's cache, every kernel loopbp runs for ``dtypes``.
 
     For each dtype, with the serial twins and with the parallel kernels: one
     epoch of :meth:`~loopbp.Network.sgd`, :meth:`~loopbp.Network.feedforward`,
     :meth:`~loopbp.Network.mean_cost` and :meth:`~loopbp.Network.backprop` on
-    zeros; then the steps of a Dask worker (:mod:`loopbp.distributed`, which
-    needs no cluster for it).  Later processes with the same cache load the
-    kernels instead of compiling them.  ``dtypes`` is a dtype or a sequence of
-    them; ``ValueError`` for one that is not float64 or float32.
+    zeros; then the steps of a Dask worker and of the client's update
+    (:mod:`loopbp.distributed`, which needs no cluster for it, but Dask
+    installed).  Later processes with the same cache load the kernels instead
+    of compiling them.  ``dtypes`` is a dtype or a sequence of them;
+    ``ValueError`` for one that is not float64 or float32.
+
+    Returns what was left out and why (the Dask steps, where Dask is not
+    installed); an empty list when nothing was.
     """
     if isinstance(dtypes, str) or not isinstance(dtypes, Sequence):
         dtypes = [dtypes]  # type: ignore[list-item]
     names = [_dtype_name(dtype) for dtype in dtypes]
+    try:
+        from . import distributed  # here: importing it imports Dask (slow), or fails without
+    except ImportError:
+        distributed = None
     for name in dict.fromkeys(names):
         for rows in (_SERIAL_ROWS, _PARALLEL_ROWS):
             _run_network(name, rows)
-        _run_worker(name)
+        if distributed is not None:
+            _run_distributed(distributed, name)
+    return [] if distributed is not None else [
+        "the Dask steps (loopbp.distributed): Dask is not installed"]
 
 
 def _dtype_name(dtype: object) -> str:
@@ -74,10 +88,9 @@ def _run_network(dtype: str, rows: int) -> None:
     net.backprop(X, y)
 
 
-def _run_worker(dtype: str) -> None:
-    """A Dask worker's gradient and local steps, with both kernel sets (two threads)."""
-    from . import distributed  # here: importing it imports Dask, where installed (slow)
-
+def _run_distributed(distributed: ModuleType, dtype: str) -> None:
+    """A Dask worker's gradient and local steps, and the client's update of the network
+    (as ``distributed``'s trainer calls it), with both kernel sets."""
     net = Network(_SIZES, seed=0, dtype=dtype)
     threads = get_num_threads()  # the worker's warm-up sets the count; give it back after
     try:
@@ -85,3 +98,9 @@ def _run_worker(dtype: str) -> None:
             distributed._warm_up(_SIZES, net.f_codes, net.cost_code, dtype, 2, local)
     finally:
         set_num_threads(threads)
+    c1, c2 = distributed._bias_corrections(0.9, 0.999, np.int64(1))
+    hyper = (1e-3, 0.0, 0.0, 0.9, 0.999, 1e-8, float(c1), float(c2))
+    for kernel_set in (kernels.SERIAL, kernels):
+        for w, b in zip(net.weights, net.biases):
+            g_w, g_b = np.zeros_like(w), np.zeros_like(b)
+            kernel_set.update(w, b, g_w, g_b, OPTIMIZERS["sgd"], hyper, g_w, g_b, g_w, g_b)

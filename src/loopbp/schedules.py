@@ -169,12 +169,13 @@ class Plateau(Schedule):
         return {"current": self.current, "best": best, "bad_epochs": self.bad_epochs}
 
     def load_state(self, state: dict[str, Any]) -> None:
-        # a checkpoint's state is checked in full: a rate <= 0 would train backwards
+        # a checkpoint's state is checked in full: a rate < 0 would train backwards
         if not isinstance(state, dict) or set(state) != {"current", "best", "bad_epochs"}:
             raise ValueError(f"schedule.state of a 'plateau' schedule must be a mapping with "
                              f"current, best and bad_epochs, got {state!r}")
         current, best = state["current"], state["best"]
-        self.current = None if current is None else check.check_positive_float(
+        # 0 is a rate a plateau reaches (min_eta = 0, hundreds of cuts), not damage
+        self.current = None if current is None else check.check_non_negative_float(
             current, "schedule.state.current")
         self.best = math.inf if best is None else check.check_finite_float(
             best, "schedule.state.best")
@@ -232,15 +233,22 @@ def check_dict(data: Any) -> Schedule | None:
     ``name``, ``params`` and ``state`` must be what ``to_dict`` writes: a known
     name, parameters with exactly the schedule's keys and values its
     constructor accepts, and a state :meth:`~Schedule.load_state` accepts.
-    Returns None for a callable schedule (its function is not in the file).
+    Returns None for a schedule that cannot be rebuilt from the file: a
+    callable one (its function is not in it) or a user's own :class:`Schedule`
+    subclass (another name, whose params and state must only be mappings: the
+    same schedule object reads them back when the run is resumed).
     Raises ``TypeError`` or ``ValueError`` naming the field.
     """
     if not isinstance(data, dict) or set(data) != {"name", "params", "state"}:
         raise TypeError(f"schedule must be a mapping with name, params and state, got {data!r}")
     name, params, state = data["name"], data["params"], data["state"]
-    if not isinstance(name, str) or (name not in SCHEDULES and name != "callable"):
-        raise ValueError(f"schedule.name must be one of "
-                         f"{', '.join(map(repr, [*SCHEDULES, 'callable']))}, got {name!r}")
+    if not isinstance(name, str) or not name:
+        raise ValueError(f"schedule.name must be a schedule's name, got {name!r}")
+    if name not in SCHEDULES and name != "callable":
+        if not isinstance(params, dict) or not isinstance(state, dict):
+            raise TypeError(f"schedule.params and schedule.state of a {name!r} schedule must "
+                            f"be mappings, got {params!r} and {state!r}")
+        return None
     # exactly the keys params() writes: callers (the CLI) look them up in a mapping
     keys = set() if name == "callable" else set(SCHEDULES[name]().params())
     if not isinstance(params, dict) or set(params) != keys:
@@ -264,6 +272,9 @@ def check_dict(data: Any) -> Schedule | None:
 def from_dict(data: dict[str, Any], function: Callable[[int], float] | None = None) -> Schedule:
     """Rebuild a schedule from :meth:`Schedule.to_dict` (a callable one needs ``function``)."""
     schedule = check_dict(data)
+    if schedule is None and data["name"] != "callable":
+        raise ValueError(f"the checkpoint's run used its own schedule {data['name']!r}; pass "
+                         "the same schedule object as schedule= to continue it")
     if schedule is None:
         if function is None or not callable(function):
             raise ValueError("the checkpoint's run used a schedule function; pass the same "

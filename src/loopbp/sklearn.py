@@ -358,11 +358,12 @@ class _BaseMLP(BaseEstimator, metaclass=ABCMeta):
         """``sample_weight`` in the network's dtype, and the ``alpha`` to train with.
 
         A mini-batch's gradient is the weighted mean over its rows (only the weights'
-        ratios count), its L2 term ``alpha / Σ s`` (equation alpha).  Weights whose sum
-        the kernels could not form or divide by (it overflows, or ``n / Σ s`` does, or
-        float32 cannot hold them) are multiplied by a power of 2, and ``alpha`` with
-        them: exact, so the training is bit for bit what unbounded floats would give.
-        Weights in range are passed on as given.
+        ratios count), its L2 term ``alpha / Σ s`` (equation alpha).  Weights whose
+        largest the kernels could not sum or divide by (their sum overflows, or it is
+        too small for ``n / Σ s``, or float32 cannot hold it) are multiplied by a power
+        of 2, and ``alpha`` with them: exact, so the training is bit for bit what
+        unbounded floats would give.  Otherwise the weights are passed on as given,
+        tiny ones included (as scikit-learn takes them).
         """
         alpha = float(self.alpha)
         if sample_weight is None:
@@ -372,20 +373,14 @@ class _BaseMLP(BaseEstimator, metaclass=ABCMeta):
         positive = weights[weights > 0]
         n = weights.shape[0]
         info = np.finfo(dtype)
-        # low: normal in dtype, and rows / Σ s finite for any mini-batch with a positive s
+        # the largest weight: normal in dtype with n / (its sum) finite, and n of it summable
         low, high = max(float(info.tiny), n / np.finfo(np.float64).max), float(info.max) / n
-        if positive.size == 0 or (positive.min() >= low and positive.max() <= high):
+        if positive.size == 0 or low <= positive.max() <= high:
             if dtype != np.float64:  # converted from the input, as before
                 weights = _check_sample_weight(sample_weight, X, dtype=dtype,
                                                ensure_non_negative=True)
             return weights, alpha
         shift = -int(np.frexp(positive.max())[1])  # the largest weight to [0.5, 1)
-        if np.ldexp(positive.min(), shift) < low:
-            advice = " or fit with dtype='float64'" if dtype != np.float64 else ""
-            raise ValueError(
-                f"sample_weight spans too wide a range for {dtype.name}, the network's "
-                f"dtype: its positive values go from {positive.min():g} to "
-                f"{positive.max():g}; set the smallest to 0{advice}")
         try:
             alpha = math.ldexp(alpha, shift)
         except OverflowError:
