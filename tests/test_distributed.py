@@ -568,3 +568,18 @@ def test_big_parameters_travel_by_scatter(client, monkeypatch, mode):
         ld.local_sgd(net, X, y, 1, 10, 1.5, client=client, sync_every=3, progress=False)
         _local_sgd_reference(expected, X, y, 1, 10, 1.5, 3, [0, 102, 203])
     _assert_close(expected, net)
+
+
+def test_validation_rows_of_a_checkpoint_are_checked_against_the_data(client, tmp_path):
+    """As loopbp.sgd does: held-out rows that would leave none to train on are refused."""
+    from loopbp import training
+
+    X, y = _data(n=40)
+    net = loopbp.Network(SIZES, seed=0)
+    state = training.Checkpoint(0, 2, 4, 0.5, 1, loopbp.History(), training.OptimizerState(),
+                                validation_index=np.arange(40, dtype=np.int64),
+                                validation_fraction=0.25)
+    training.save_checkpoint(tmp_path / "c.npz", net, state)
+    with pytest.raises(ValueError, match=r"validation rows do not fit the data: .*leave at least"):
+        ld.sgd(loopbp.Network(SIZES, seed=0), X, y, 2, 4, 0.5, client=client,
+               resume_from=tmp_path / "c.npz", validation_fraction=0.25, progress=False)

@@ -81,7 +81,13 @@ except ImportError as err:  # pragma: no cover - exercised without the extra
 from . import _validation as check
 from . import kernels
 from ._jit import parallel_guard, serial, set_num_threads
-from .checkpoints import Checkpoint, EpochProgress, fingerprint, load_checkpoint
+from .checkpoints import (
+    Checkpoint,
+    EpochProgress,
+    check_validation_index,
+    fingerprint,
+    load_checkpoint,
+)
 from .history import EpochRecord, History
 from .network import kernels_for, typed_list, workspace
 from .optimizers import STATE_ARRAYS, OptimizerState
@@ -701,8 +707,11 @@ def _prepare(client: distributed.Client, net: Network, X: Any, Y: Any, settings:
         if s.validation_fraction is not None:
             if start is not None and start.validation_index is not None:
                 held_out = start.validation_index
-                if held_out.max() >= n or np.any(np.diff(held_out) <= 0):
-                    raise ValueError("the checkpoint's validation rows do not fit the data")
+                try:  # as loopbp.sgd checks them (training._train)
+                    check_validation_index(held_out, n)
+                except ValueError as err:
+                    raise ValueError(f"the checkpoint's validation rows do not fit the data: "
+                                     f"{err}") from None
             else:
                 held_out = holdout_rows(labels, n, s.validation_fraction, net.rng)
             if shards is None:
