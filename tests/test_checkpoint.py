@@ -227,12 +227,19 @@ def test_ctrl_c_inside_an_epoch_checkpoints_and_resumes_exactly(tmp_path, monkey
     assert resumed.rng.bit_generator.state == straight.rng.bit_generator.state
 
 
-def test_cli_checkpoint_and_resume_match_a_straight_run(tmp_path, capsys):
+def _data_file(tmp_path, n_train: int, n_test: int):
+    """A two-class data file of 5 inputs (the label: one input above 0.5) for the CLI."""
     rng = np.random.default_rng(1)
-    X = rng.random((80, 5))
+    X = rng.random((n_train + n_test, 5))
     y = (X[:, 1] > 0.5).astype(int)
     data = tmp_path / "data.npz"
-    np.savez(data, X_train=X[:60], y_train=y[:60], X_test=X[60:], y_test=y[60:])
+    np.savez(data, X_train=X[:n_train], y_train=y[:n_train], X_test=X[n_train:],
+             y_test=y[n_train:])
+    return data
+
+
+def test_cli_checkpoint_and_resume_match_a_straight_run(tmp_path, capsys):
+    data = _data_file(tmp_path, 60, 20)
     common = ["train", "--data", str(data), "--sizes", "5", "4", "2", "--batch-size", "6",
               "--eta", "2", "--quiet", "--seed", "7"]
     assert cli.main([*common, "--epochs", "4", "--save", str(tmp_path / "straight.npz")]) == 0
@@ -404,11 +411,7 @@ def test_schedules_a_run_can_write_load(full_checkpoint, tmp_path, schedule):
 
 def test_cli_resume_with_schedule_params_not_a_mapping_fails_cleanly(tmp_path, capsys):
     """``train --resume`` used to crash with AttributeError on ``params.get``."""
-    rng = np.random.default_rng(1)
-    X = rng.random((40, 5))
-    y = (X[:, 1] > 0.5).astype(int)
-    data = tmp_path / "data.npz"
-    np.savez(data, X_train=X[:30], y_train=y[:30], X_test=X[30:], y_test=y[30:])
+    data = _data_file(tmp_path, 30, 10)
     ckpt = tmp_path / "ckpt.npz"
     assert cli.main(["train", "--data", str(data), "--sizes", "5", "4", "2", "--epochs", "1",
                      "--batch-size", "6", "--eta", "2", "--quiet", "--schedule", "step",

@@ -248,9 +248,14 @@ def _file_lock(path: str) -> Iterator[None]:
             fcntl.flock(handle.fileno(), fcntl.LOCK_UN)
 
 
+def _cache_file(dispatcher: Any) -> Any:
+    """numba's index-and-data file object of ``dispatcher``'s on-disk cache (None without)."""
+    return getattr(getattr(dispatcher, "_cache", None), "_cache_file", None)
+
+
 def _serialize_cache_saves(dispatcher: Any) -> Any:
     """Make ``dispatcher``'s cache save its entries under a lock file beside its index."""
-    cache_file = getattr(getattr(dispatcher, "_cache", None), "_cache_file", None)
+    cache_file = _cache_file(dispatcher)
     if cache_file is None or not hasattr(cache_file, "_index_path"):
         return dispatcher  # no on-disk cache
     save = cache_file.save
@@ -294,7 +299,7 @@ def _stamp_with_package(dispatcher: Any) -> Any:
     defining file; pairing that stamp with :data:`PACKAGE_DIGEST` extends the
     comparison to every file of the package.
     """
-    cache_file = getattr(getattr(dispatcher, "_cache", None), "_cache_file", None)
+    cache_file = _cache_file(dispatcher)
     if cache_file is None or not hasattr(cache_file, "_source_stamp"):
         return dispatcher  # no on-disk cache
     cache_file._source_stamp = (cache_file._source_stamp, PACKAGE_DIGEST)

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import numbers
 import operator
+import os
 from collections.abc import Sequence
 from typing import Any
 
@@ -48,6 +49,19 @@ def check_positive_float(value: Any, name: str) -> float:
     if value <= 0:
         raise ValueError(f"{name} must be a positive finite number, got {value}")
     return value
+
+
+def folder_problem(path: Any, name: str) -> str | None:
+    """Why no file can be written at ``path`` (a folder, or its folder is missing), or None."""
+    if path is None:
+        return None
+    path = os.fspath(path)
+    if os.path.isdir(path):
+        return f"{name} {path!r} is a folder, not a file name"
+    folder = os.path.dirname(os.path.abspath(path))
+    if not os.path.isdir(folder):
+        return f"{name} {path!r}: there is no folder {folder!r}"
+    return None
 
 
 def check_sizes(sizes: Any) -> list[int]:

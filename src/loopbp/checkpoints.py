@@ -312,6 +312,16 @@ def check_validation_index(index: np.ndarray, n_rows: int | None) -> None:
                          f"{index.size} rows up to {index[-1]}")
 
 
+def resumed_validation_rows(checkpoint: Checkpoint, n_rows: int) -> np.ndarray:
+    """The rows ``checkpoint`` held out, checked against the ``n_rows`` rows a resumed run
+    is given (at load they could only be checked against the data's fingerprint)."""
+    try:
+        check_validation_index(checkpoint.validation_index, n_rows)
+    except ValueError as err:
+        raise ValueError(f"the checkpoint's validation rows do not fit the data: {err}") from None
+    return checkpoint.validation_index
+
+
 def _check_fingerprint(data: Any) -> int:
     """Check the data fingerprint's layout (see :func:`fingerprint`); return its row count."""
     if not isinstance(data, dict) or set(data) != {"X_shape", "Y_shape", "dtype", "blake2b"}:
@@ -338,10 +348,6 @@ def _check_hyperparameters(name: str, hyperparameters: Any) -> dict[str, Any]:
                         f"among {sorted(allowed)}, got {hyperparameters!r}")
     if "eta" in hyperparameters:
         check.check_positive_float(hyperparameters["eta"], "optimizer.hyperparameters.eta")
-    betas = hyperparameters.get("betas", [0.9, 0.999])
-    if not isinstance(betas, list) or len(betas) != 2:  # JSON keeps the pair as a list
-        raise TypeError(f"optimizer.hyperparameters.betas must be a pair [beta1, beta2], "
-                        f"got {betas!r}")
     try:
         Optimizer(name, **{k: v for k, v in hyperparameters.items() if k != "eta"})
     except (TypeError, ValueError) as err:

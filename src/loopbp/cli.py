@@ -59,6 +59,7 @@ import numpy as np
 from numba.core import event as numba_event
 
 from . import __version__, datasets, precompile, schedules
+from . import _validation as check
 from ._jit import threading_layer
 from .activations import ACTIVATIONS, HIDDEN
 from .costs import COSTS, REQUIRED_OUTPUT
@@ -344,18 +345,6 @@ def _load_data(name: str | None) -> dict[str, np.ndarray]:
     return datasets.load_npz(name)
 
 
-def _folder_problem(path: str | None, option: str) -> str | None:
-    """Why a file cannot be written at ``path`` (its folder is missing), or None."""
-    if path is None:
-        return None
-    folder = Path(path).parent
-    if Path(path).is_dir():
-        return f"{option} {path!r} is a folder, not a file name"
-    if not folder.is_dir():
-        return f"{option} {path!r}: there is no folder {str(folder)!r}"
-    return None
-
-
 class _CompileNotice(numba_event.Listener):
     """Says when numba compiles loopbp's kernels.
 
@@ -490,7 +479,7 @@ def _given(args: argparse.Namespace, option: str) -> Any:
 def _output_problem(args: argparse.Namespace) -> str | None:
     """What is wrong with the output files' paths, or None."""
     for option in ("--save", "--plot", "--checkpoint"):
-        problem = _folder_problem(_given(args, option), option)
+        problem = check.folder_problem(_given(args, option), option)
         if problem:
             return problem
     if args.plot is not None:
@@ -894,7 +883,7 @@ def _is_number(text: str) -> bool:
 
 def predict(args: argparse.Namespace) -> int:
     """Run ``loopbp predict``; return the exit status."""
-    problem = _folder_problem(args.output, "--output")
+    problem = check.folder_problem(args.output, "--output")
     if problem:
         return _fail(problem, "predict")
     net = _load_network(args.model, "predict")

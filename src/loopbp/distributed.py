@@ -84,9 +84,9 @@ from ._jit import parallel_guard, serial, set_num_threads
 from .checkpoints import (
     Checkpoint,
     EpochProgress,
-    check_validation_index,
     fingerprint,
     load_checkpoint,
+    resumed_validation_rows,
 )
 from .history import EpochRecord, History
 from .network import kernels_for, typed_list, workspace
@@ -706,12 +706,7 @@ def _prepare(client: distributed.Client, net: Network, X: Any, Y: Any, settings:
         held_out = None
         if s.validation_fraction is not None:
             if start is not None and start.validation_index is not None:
-                held_out = start.validation_index
-                try:  # as loopbp.sgd checks them (training._train)
-                    check_validation_index(held_out, n)
-                except ValueError as err:
-                    raise ValueError(f"the checkpoint's validation rows do not fit the data: "
-                                     f"{err}") from None
+                held_out = resumed_validation_rows(start, n)
             else:
                 held_out = holdout_rows(labels, n, s.validation_fraction, net.rng)
             if shards is None:

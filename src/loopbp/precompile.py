@@ -20,6 +20,7 @@ from types import ModuleType
 
 import numpy as np
 
+from . import _validation as check
 from . import kernels
 from ._jit import get_num_threads, set_num_threads
 from .network import Network
@@ -69,12 +70,11 @@ def precompile(dtypes: Sequence[str] = DTYPES) -> list[str]:
 def _dtype_name(dtype: object) -> str:
     """``"float64"`` or ``"float32"`` for a dtype-like ``dtype``; ValueError otherwise."""
     try:
-        name = None if dtype is None else np.dtype(dtype).name  # type: ignore[call-overload]
-    except TypeError:
-        name = None
-    if name not in DTYPES:
-        raise ValueError(f"dtypes must name float64 or float32, got {dtype!r}")
-    return name
+        if dtype is None:  # NumPy reads None as float64; here it names nothing
+            raise ValueError
+        return check.check_dtype(dtype).name
+    except (TypeError, ValueError):
+        raise ValueError(f"dtypes must name float64 or float32, got {dtype!r}") from None
 
 
 def _run_network(dtype: str, rows: int) -> None:

@@ -48,9 +48,9 @@ from .checkpoints import (
     CHECKPOINT_VERSION,
     Checkpoint,
     EpochProgress,
-    check_validation_index,
     fingerprint,
     load_checkpoint,
+    resumed_validation_rows,
     save_checkpoint,
 )
 from .early_stopping import MONITORS, EarlyStopping
@@ -141,13 +141,9 @@ def _settings(epochs: Any, mini_batch_size: Any, eta: Any, *, optimizer: Any, mo
         n_threads = check.check_int(n_threads, "n_threads", minimum=1)
     if checkpoint is not None and not isinstance(checkpoint, str | os.PathLike):
         raise TypeError(f"checkpoint must be a path, got {type(checkpoint).__name__}")
-    if checkpoint is not None:  # refused now, not after the first epochs have changed the network
-        if os.path.isdir(checkpoint):
-            raise ValueError(f"checkpoint {os.fspath(checkpoint)!r} is a folder, not a file name")
-        folder = os.path.dirname(os.path.abspath(checkpoint))
-        if not os.path.isdir(folder):
-            raise ValueError(f"checkpoint {os.fspath(checkpoint)!r}: there is no folder "
-                             f"{folder!r}")
+    problem = check.folder_problem(checkpoint, "checkpoint")
+    if problem:  # refused now, not after the first epochs have changed the network
+        raise ValueError(problem)
     return Settings(
         epochs=check.check_int(epochs, "epochs", minimum=0),
         mini_batch_size=check.check_int(mini_batch_size, "mini_batch_size", minimum=1),
@@ -435,12 +431,7 @@ def _train(net: Network, X: Any, Y: Any, settings: Settings, *,
     held_out = None
     if s.validation_fraction is not None:
         if start is not None and start.validation_index is not None:
-            held_out = start.validation_index
-            try:  # checked at load against the data it was written with; now against this
-                check_validation_index(held_out, X.shape[0])
-            except ValueError as err:
-                raise ValueError(f"the checkpoint's validation rows do not fit the data: "
-                                 f"{err}") from None
+            held_out = resumed_validation_rows(start, X.shape[0])
         else:
             held_out = holdout_rows(_labels_of(Y_given, Y), X.shape[0], s.validation_fraction,
                                     net.rng)
